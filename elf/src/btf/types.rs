@@ -1,0 +1,255 @@
+//! BTF type records (`struct btf_type` and the data that follows each kind).
+
+use super::{BtfError, Reader};
+
+// Kind numbers from include/uapi/linux/btf.h.
+const BTF_KIND_INT: u32 = 1;
+const BTF_KIND_PTR: u32 = 2;
+const BTF_KIND_ARRAY: u32 = 3;
+const BTF_KIND_STRUCT: u32 = 4;
+const BTF_KIND_UNION: u32 = 5;
+const BTF_KIND_ENUM: u32 = 6;
+const BTF_KIND_FWD: u32 = 7;
+const BTF_KIND_TYPEDEF: u32 = 8;
+const BTF_KIND_VOLATILE: u32 = 9;
+const BTF_KIND_CONST: u32 = 10;
+const BTF_KIND_RESTRICT: u32 = 11;
+const BTF_KIND_FUNC: u32 = 12;
+const BTF_KIND_FUNC_PROTO: u32 = 13;
+const BTF_KIND_VAR: u32 = 14;
+const BTF_KIND_DATASEC: u32 = 15;
+const BTF_KIND_FLOAT: u32 = 16;
+const BTF_KIND_DECL_TAG: u32 = 17;
+const BTF_KIND_TYPE_TAG: u32 = 18;
+const BTF_KIND_ENUM64: u32 = 19;
+
+/// `struct btf_member`: a field of a struct or union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfMember {
+    pub name_off: u32,
+    pub type_id: u32,
+    /// Bit offset, or bitfield size and offset when the struct's kind_flag is set.
+    pub offset: u32,
+}
+
+/// `struct btf_var_secinfo`: a variable placed in a data section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasecVar {
+    pub type_id: u32,
+    pub offset: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BtfKind {
+    Int { size: u32, encoding: u32 },
+    Ptr { target: u32 },
+    Array { elem: u32, index: u32, nelems: u32 },
+    Struct { size: u32, members: Vec<BtfMember> },
+    Union { size: u32, members: Vec<BtfMember> },
+    Enum { size: u32, values: Vec<(u32, i32)> },
+    Fwd { is_union: bool },
+    Typedef { target: u32 },
+    Volatile { target: u32 },
+    Const { target: u32 },
+    Restrict { target: u32 },
+    Func { proto: u32, linkage: u32 },
+    FuncProto { ret: u32, params: Vec<(u32, u32)> },
+    Var { target: u32, linkage: u32 },
+    Datasec { size: u32, vars: Vec<DatasecVar> },
+    Float { size: u32 },
+    DeclTag { target: u32, component_idx: u32 },
+    TypeTag { target: u32 },
+    Enum64 { size: u32, values: Vec<(u32, u64)> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfType {
+    pub name_off: u32,
+    pub kind: BtfKind,
+}
+
+impl BtfType {
+    pub(crate) fn parse(reader: &mut Reader<'_>, type_id: u32) -> Result<BtfType, BtfError> {
+        let name_off = reader.u32("type name")?;
+        let info = reader.u32("type info")?;
+        let size_or_type = reader.u32("type size")?;
+        let vlen = info & 0xffff;
+        let kind_number = (info >> 24) & 0x1f;
+        let kind_flag = info >> 31 == 1;
+        let kind = match kind_number {
+            BTF_KIND_INT => BtfKind::Int {
+                size: size_or_type,
+                encoding: reader.u32("int encoding")?,
+            },
+            BTF_KIND_PTR => BtfKind::Ptr {
+                target: size_or_type,
+            },
+            BTF_KIND_ARRAY => BtfKind::Array {
+                elem: reader.u32("array element type")?,
+                index: reader.u32("array index type")?,
+                nelems: reader.u32("array length")?,
+            },
+            BTF_KIND_STRUCT | BTF_KIND_UNION => {
+                let members = (0..vlen)
+                    .map(|_| {
+                        Ok(BtfMember {
+                            name_off: reader.u32("member name")?,
+                            type_id: reader.u32("member type")?,
+                            offset: reader.u32("member offset")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, BtfError>>()?;
+                if kind_number == BTF_KIND_STRUCT {
+                    BtfKind::Struct {
+                        size: size_or_type,
+                        members,
+                    }
+                } else {
+                    BtfKind::Union {
+                        size: size_or_type,
+                        members,
+                    }
+                }
+            }
+            BTF_KIND_ENUM => BtfKind::Enum {
+                size: size_or_type,
+                values: (0..vlen)
+                    .map(|_| Ok((reader.u32("enum name")?, reader.u32("enum value")? as i32)))
+                    .collect::<Result<_, BtfError>>()?,
+            },
+            BTF_KIND_FWD => BtfKind::Fwd {
+                is_union: kind_flag,
+            },
+            BTF_KIND_TYPEDEF => BtfKind::Typedef {
+                target: size_or_type,
+            },
+            BTF_KIND_VOLATILE => BtfKind::Volatile {
+                target: size_or_type,
+            },
+            BTF_KIND_CONST => BtfKind::Const {
+                target: size_or_type,
+            },
+            BTF_KIND_RESTRICT => BtfKind::Restrict {
+                target: size_or_type,
+            },
+            BTF_KIND_FUNC => BtfKind::Func {
+                proto: size_or_type,
+                linkage: vlen,
+            },
+            BTF_KIND_FUNC_PROTO => BtfKind::FuncProto {
+                ret: size_or_type,
+                params: (0..vlen)
+                    .map(|_| Ok((reader.u32("param name")?, reader.u32("param type")?)))
+                    .collect::<Result<_, BtfError>>()?,
+            },
+            BTF_KIND_VAR => BtfKind::Var {
+                target: size_or_type,
+                linkage: reader.u32("var linkage")?,
+            },
+            BTF_KIND_DATASEC => BtfKind::Datasec {
+                size: size_or_type,
+                vars: (0..vlen)
+                    .map(|_| {
+                        Ok(DatasecVar {
+                            type_id: reader.u32("datasec var type")?,
+                            offset: reader.u32("datasec var offset")?,
+                            size: reader.u32("datasec var size")?,
+                        })
+                    })
+                    .collect::<Result<_, BtfError>>()?,
+            },
+            BTF_KIND_FLOAT => BtfKind::Float { size: size_or_type },
+            BTF_KIND_DECL_TAG => BtfKind::DeclTag {
+                target: size_or_type,
+                component_idx: reader.u32("decl tag component")?,
+            },
+            BTF_KIND_TYPE_TAG => BtfKind::TypeTag {
+                target: size_or_type,
+            },
+            BTF_KIND_ENUM64 => BtfKind::Enum64 {
+                size: size_or_type,
+                values: (0..vlen)
+                    .map(|_| {
+                        let name = reader.u32("enum64 name")?;
+                        let lo = reader.u32("enum64 value")?;
+                        let hi = reader.u32("enum64 value")?;
+                        Ok((name, u64::from(hi) << 32 | u64::from(lo)))
+                    })
+                    .collect::<Result<_, BtfError>>()?,
+            },
+            kind => {
+                return Err(BtfError::UnknownKind { type_id, kind });
+            }
+        };
+        Ok(BtfType { name_off, kind })
+    }
+}
+
+impl BtfKind {
+    /// Type ids this type refers to (0, `void`, included where it appears).
+    pub fn referenced_ids(&self) -> Vec<u32> {
+        match self {
+            BtfKind::Int { .. }
+            | BtfKind::Fwd { .. }
+            | BtfKind::Float { .. }
+            | BtfKind::Enum { .. }
+            | BtfKind::Enum64 { .. } => Vec::new(),
+            BtfKind::Ptr { target }
+            | BtfKind::Typedef { target }
+            | BtfKind::Volatile { target }
+            | BtfKind::Const { target }
+            | BtfKind::Restrict { target }
+            | BtfKind::Var { target, .. }
+            | BtfKind::DeclTag { target, .. }
+            | BtfKind::TypeTag { target } => vec![*target],
+            BtfKind::Func { proto, .. } => vec![*proto],
+            BtfKind::Array { elem, index, .. } => vec![*elem, *index],
+            BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
+                members.iter().map(|member| member.type_id).collect()
+            }
+            BtfKind::FuncProto { ret, params } => std::iter::once(*ret)
+                .chain(params.iter().map(|(_, type_id)| *type_id))
+                .collect(),
+            BtfKind::Datasec { vars, .. } => vars.iter().map(|var| var.type_id).collect(),
+        }
+    }
+
+    /// String offsets used by members, enumerators and parameters.
+    pub fn member_name_offsets(&self) -> Vec<u32> {
+        match self {
+            BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
+                members.iter().map(|member| member.name_off).collect()
+            }
+            BtfKind::Enum { values, .. } => values.iter().map(|(name, _)| *name).collect(),
+            BtfKind::Enum64 { values, .. } => values.iter().map(|(name, _)| *name).collect(),
+            BtfKind::FuncProto { params, .. } => params.iter().map(|(name, _)| *name).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The kind's name as `bpftool btf dump` prints it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BtfKind::Int { .. } => "INT",
+            BtfKind::Ptr { .. } => "PTR",
+            BtfKind::Array { .. } => "ARRAY",
+            BtfKind::Struct { .. } => "STRUCT",
+            BtfKind::Union { .. } => "UNION",
+            BtfKind::Enum { .. } => "ENUM",
+            BtfKind::Fwd { .. } => "FWD",
+            BtfKind::Typedef { .. } => "TYPEDEF",
+            BtfKind::Volatile { .. } => "VOLATILE",
+            BtfKind::Const { .. } => "CONST",
+            BtfKind::Restrict { .. } => "RESTRICT",
+            BtfKind::Func { .. } => "FUNC",
+            BtfKind::FuncProto { .. } => "FUNC_PROTO",
+            BtfKind::Var { .. } => "VAR",
+            BtfKind::Datasec { .. } => "DATASEC",
+            BtfKind::Float { .. } => "FLOAT",
+            BtfKind::DeclTag { .. } => "DECL_TAG",
+            BtfKind::TypeTag { .. } => "TYPE_TAG",
+            BtfKind::Enum64 { .. } => "ENUM64",
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Parse an eBPF ELF object into plain data: programs split by function symbol,
+//! maps from BTF `.maps` and legacy `maps`, relocations, BTF and the license.
+//!
+//! Pure: input is a byte slice, output is owned data. No syscalls, no files.
+#![forbid(unsafe_code)]
+
+pub mod btf;
+mod error;
+pub mod insn;
+mod map;
+mod object;
+pub mod program;
+pub mod reloc;
+pub mod section;
+
+pub use crate::error::ParseError;
+pub use crate::map::{MapOrigin, MapSpec, Pinning};
+pub use crate::object::{Object, EM_BPF};
+pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};
+pub use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature};
+pub use crate::section::{SectionInfo, SectionKind};

@@ -1,0 +1,350 @@
+//! Map definitions: BTF-defined maps in `.maps` and legacy `struct bpf_map_def` in `maps`.
+//!
+//! Map types and flags are kept as the plain integers found in the object; the
+//! loader interprets them against the kernel's constants.
+
+use std::collections::BTreeMap;
+
+use crate::btf::{Btf, BtfKind};
+use crate::error::ParseError;
+
+/// Where a map is pinned in bpffs, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinning {
+    None,
+    /// `LIBBPF_PIN_BY_NAME`: `<pin root>/<map name>`.
+    ByName,
+    /// The original project's `persistent_path`: an absolute path chosen by the object.
+    Path(String),
+}
+
+/// Which kind of definition a map came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapOrigin {
+    /// A variable in `SEC(".maps")` described by BTF.
+    BtfMaps,
+    /// A `struct bpf_map_def` (or a longer variant) in `SEC("maps")`.
+    Legacy { def_size: u64 },
+}
+
+/// One map as the object defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    /// `enum bpf_map_type` value as written in the object.
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub numa_node: Option<u32>,
+    pub pinning: Pinning,
+    /// BTF type ids of the key and value when the definition named types (`__type`).
+    pub btf_key_type_id: Option<u32>,
+    pub btf_value_type_id: Option<u32>,
+    pub origin: MapOrigin,
+    /// ELF section index and offset of the definition: what relocations point at.
+    pub section_index: usize,
+    pub section_offset: u64,
+}
+
+/// A symbol that names a definition inside a map section.
+#[derive(Debug, Clone)]
+pub(crate) struct MapSymbol {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// What a relocated pointer inside a map section points at, resolved by the parse driver.
+#[derive(Debug, Clone)]
+pub(crate) struct PointerTarget {
+    pub symbol: String,
+    /// The NUL-terminated string at the target, when the target lies in a data section.
+    pub c_string: Option<String>,
+}
+
+// Field offsets of the legacy definitions (`struct bpf_map_def` and goebpf's variant).
+const LEGACY_TYPE: usize = 0;
+const LEGACY_KEY_SIZE: usize = 4;
+const LEGACY_VALUE_SIZE: usize = 8;
+const LEGACY_MAX_ENTRIES: usize = 12;
+const LEGACY_MAP_FLAGS: usize = 16;
+/// The shortest definition libbpf accepted: type, key size, value size, max entries.
+const LEGACY_MIN_SIZE: u64 = 16;
+/// `sizeof(struct bpf_map_def)` with `map_flags`.
+const LEGACY_BPF_MAP_DEF_SIZE: u64 = 20;
+/// goebpf's definition: the five fields, 4 bytes of padding, then two pointers.
+const GOEBPF_MAP_DEF_SIZE: u64 = 40;
+const GOEBPF_INNER_MAP_DEF: u64 = 24;
+const GOEBPF_PERSISTENT_PATH: u64 = 32;
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0)
+}
+
+/// Parses the legacy `maps` section: one definition per symbol, each sized by its symbol.
+pub(crate) fn parse_legacy_maps(
+    section_index: usize,
+    data: &[u8],
+    symbols: &[MapSymbol],
+    pointers: &BTreeMap<u64, PointerTarget>,
+) -> Result<Vec<MapSpec>, ParseError> {
+    let mut sorted: Vec<&MapSymbol> = symbols.iter().collect();
+    sorted.sort_by_key(|symbol| symbol.offset);
+    // Old compilers emit size-0 symbols; like libbpf, split the section evenly then.
+    let even_size = if sorted.is_empty() {
+        0
+    } else {
+        data.len() as u64 / sorted.len() as u64
+    };
+    sorted
+        .into_iter()
+        .map(|symbol| {
+            let def_size = if symbol.size == 0 {
+                even_size
+            } else {
+                symbol.size
+            };
+            let bad = |reason: String| ParseError::LegacyMap {
+                map: symbol.name.clone(),
+                reason,
+            };
+            if def_size < LEGACY_MIN_SIZE {
+                return Err(bad(format!(
+                    "its definition is {def_size} bytes, shorter than the {LEGACY_MIN_SIZE} bytes of type, key size, value size and max entries"
+                )));
+            }
+            let end = symbol
+                .offset
+                .checked_add(def_size)
+                .filter(|&end| end <= data.len() as u64)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "its definition at offset {} ({def_size} bytes) runs past the end of the {}-byte section",
+                        symbol.offset,
+                        data.len()
+                    ))
+                })?;
+            let def = &data[symbol.offset as usize..end as usize];
+            let mut spec = MapSpec {
+                name: symbol.name.clone(),
+                map_type: le_u32(def, LEGACY_TYPE),
+                key_size: le_u32(def, LEGACY_KEY_SIZE),
+                value_size: le_u32(def, LEGACY_VALUE_SIZE),
+                max_entries: le_u32(def, LEGACY_MAX_ENTRIES),
+                map_flags: le_u32(def, LEGACY_MAP_FLAGS),
+                numa_node: None,
+                pinning: Pinning::None,
+                btf_key_type_id: None,
+                btf_value_type_id: None,
+                origin: MapOrigin::Legacy { def_size },
+                section_index,
+                section_offset: symbol.offset,
+            };
+            if def_size == GOEBPF_MAP_DEF_SIZE {
+                let inner = symbol.offset + GOEBPF_INNER_MAP_DEF;
+                if let Some(target) = pointers.get(&inner) {
+                    return Err(bad(format!(
+                        "its inner_map_def points at `{}`: map-in-map definitions are not supported yet",
+                        target.symbol
+                    )));
+                }
+                let path_at = symbol.offset + GOEBPF_PERSISTENT_PATH;
+                if let Some(target) = pointers.get(&path_at) {
+                    let path = target.c_string.clone().ok_or_else(|| {
+                        bad(format!(
+                            "its persistent_path points at `{}`, which is not a string in a data section",
+                            target.symbol
+                        ))
+                    })?;
+                    if !path.is_empty() {
+                        spec.pinning = Pinning::Path(path);
+                    }
+                }
+                let padding = &def[LEGACY_BPF_MAP_DEF_SIZE as usize..GOEBPF_INNER_MAP_DEF as usize];
+                if padding.iter().any(|&b| b != 0) {
+                    return Err(bad(
+                        "the padding after map_flags is not zero: this is not goebpf's 40-byte definition"
+                            .to_string(),
+                    ));
+                }
+            } else if def_size > LEGACY_BPF_MAP_DEF_SIZE
+                && def[LEGACY_BPF_MAP_DEF_SIZE as usize..].iter().any(|&b| b != 0)
+            {
+                return Err(bad(format!(
+                    "its {def_size}-byte definition has non-zero fields after map_flags that this loader does not know"
+                )));
+            }
+            Ok(spec)
+        })
+        .collect()
+}
+
+/// A BTF map definition's `__uint(name, value)`: `int (*name)[value]`.
+fn btf_uint(btf: &Btf, type_id: u32) -> Option<u32> {
+    let ptr = btf.get(btf.skip_modifiers(type_id).ok()?)?;
+    let BtfKind::Ptr { target } = ptr.kind else {
+        return None;
+    };
+    match btf.get(btf.skip_modifiers(target).ok()?)?.kind {
+        BtfKind::Array { nelems, .. } => Some(nelems),
+        _ => None,
+    }
+}
+
+/// A BTF map definition's `__type(name, T)`: `T *name`; returns T's id.
+fn btf_pointee(btf: &Btf, type_id: u32) -> Option<u32> {
+    match btf.get(btf.skip_modifiers(type_id).ok()?)?.kind {
+        BtfKind::Ptr { target } => Some(target),
+        _ => None,
+    }
+}
+
+// libbpf's `enum libbpf_pin_type`.
+const LIBBPF_PIN_NONE: u32 = 0;
+const LIBBPF_PIN_BY_NAME: u32 = 1;
+
+/// Parses the maps that `.maps` defines, described by the `.maps` DATASEC in BTF.
+pub(crate) fn parse_btf_maps(
+    section_index: usize,
+    btf: &Btf,
+    symbols: &[MapSymbol],
+) -> Result<Vec<MapSpec>, ParseError> {
+    let Some(datasec_id) = btf.find_datasec(".maps") else {
+        return Err(ParseError::Section {
+            section: ".maps".into(),
+            reason: "the object's BTF has no `.maps` DATASEC describing it".into(),
+        });
+    };
+    let Some(BtfKind::Datasec { vars, .. }) = btf.get(datasec_id).map(|ty| &ty.kind) else {
+        return Ok(Vec::new());
+    };
+    let mut maps = Vec::with_capacity(vars.len());
+    for var in vars {
+        let var_type = btf.get(var.type_id);
+        let (name, def_type) = match var_type.map(|ty| (&ty.kind, ty.name_off)) {
+            Some((BtfKind::Var { target, .. }, name_off)) => (btf.string(name_off)?, *target),
+            _ => {
+                return Err(ParseError::Section {
+                    section: ".maps".into(),
+                    reason: format!("DATASEC entry {} is not a variable", var.type_id),
+                })
+            }
+        };
+        let bad = |reason: String| ParseError::BtfMap {
+            map: name.to_string(),
+            reason,
+        };
+        let symbol = symbols
+            .iter()
+            .find(|symbol| symbol.name == name)
+            .ok_or_else(|| bad("no ELF symbol in `.maps` has this name".into()))?;
+        let def_id = btf.skip_modifiers(def_type)?;
+        let members = match btf.get(def_id).map(|ty| &ty.kind) {
+            Some(BtfKind::Struct { members, .. }) => members,
+            _ => return Err(bad("its definition is not a struct".into())),
+        };
+
+        let mut spec = MapSpec {
+            name: name.to_string(),
+            map_type: 0,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 0,
+            map_flags: 0,
+            numa_node: None,
+            pinning: Pinning::None,
+            btf_key_type_id: None,
+            btf_value_type_id: None,
+            origin: MapOrigin::BtfMaps,
+            section_index,
+            section_offset: symbol.offset,
+        };
+        let mut key_size = None;
+        let mut value_size = None;
+        let mut has_type = false;
+        for member in members {
+            let field = btf.string(member.name_off)?;
+            let uint = || {
+                btf_uint(btf, member.type_id)
+                    .ok_or_else(|| bad(format!("field `{field}` is not an __uint(...)")))
+            };
+            let sized_type = || -> Result<(u32, u32), ParseError> {
+                let pointee = btf_pointee(btf, member.type_id)
+                    .ok_or_else(|| bad(format!("field `{field}` is not a __type(...)")))?;
+                Ok((pointee, btf.resolve_size(pointee)?))
+            };
+            match field {
+                "type" => {
+                    spec.map_type = uint()?;
+                    has_type = true;
+                }
+                "max_entries" => spec.max_entries = uint()?,
+                "map_flags" => spec.map_flags = uint()?,
+                "numa_node" => spec.numa_node = Some(uint()?),
+                "key_size" => key_size = Some(uint()?),
+                "value_size" => value_size = Some(uint()?),
+                "key" => {
+                    let (type_id, size) = sized_type()?;
+                    spec.btf_key_type_id = Some(type_id);
+                    key_size = match key_size {
+                        Some(explicit) if explicit != size => {
+                            return Err(bad(format!(
+                                "key_size {explicit} disagrees with the {size}-byte key type"
+                            )))
+                        }
+                        _ => Some(size),
+                    };
+                }
+                "value" => {
+                    let (type_id, size) = sized_type()?;
+                    spec.btf_value_type_id = Some(type_id);
+                    value_size = match value_size {
+                        Some(explicit) if explicit != size => {
+                            return Err(bad(format!(
+                                "value_size {explicit} disagrees with the {size}-byte value type"
+                            )))
+                        }
+                        _ => Some(size),
+                    };
+                }
+                "pinning" => {
+                    spec.pinning = match uint()? {
+                        LIBBPF_PIN_NONE => Pinning::None,
+                        LIBBPF_PIN_BY_NAME => Pinning::ByName,
+                        other => {
+                            return Err(bad(format!(
+                                "pinning {other} is not supported (only LIBBPF_PIN_NONE and LIBBPF_PIN_BY_NAME)"
+                            )))
+                        }
+                    }
+                }
+                "values" => {
+                    return Err(bad(
+                        "`__array(values, ...)` (map-in-map or prog array initialisation) is not supported yet"
+                            .into(),
+                    ))
+                }
+                "map_extra" => {
+                    return Err(bad("`map_extra` is not supported yet".into()));
+                }
+                other => return Err(bad(format!("unknown field `{other}` in its definition"))),
+            }
+        }
+        if !has_type {
+            return Err(bad("its definition has no `type`".into()));
+        }
+        if let Some(size) = key_size {
+            spec.key_size = size;
+        }
+        if let Some(size) = value_size {
+            spec.value_size = size;
+        }
+        maps.push(spec);
+    }
+    Ok(maps)
+}
