@@ -309,7 +309,9 @@ impl Object {
                 });
             }
             for program in &mut found {
-                program.relocations.sort_by_key(|relocation| relocation.insn_index);
+                program
+                    .relocations
+                    .sort_by_key(|relocation| relocation.insn_index);
             }
             programs.extend(found);
         }
@@ -385,7 +387,10 @@ fn section_programs(
                     symbol.value.saturating_add(symbol.size)
                 ))
             })?;
-        if symbol.size == 0 || symbol.value % INSN_SIZE as u64 != 0 || symbol.size % INSN_SIZE as u64 != 0 {
+        if symbol.size == 0
+            || symbol.value % INSN_SIZE as u64 != 0
+            || symbol.size % INSN_SIZE as u64 != 0
+        {
             return Err(bad(format!(
                 "offset {} and size {} are not whole, non-empty instructions",
                 symbol.value, symbol.size

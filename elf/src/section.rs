@@ -88,12 +88,21 @@ mod tests {
 
     #[test]
     fn classifies_by_exact_names_and_flags() {
-        assert_eq!(classify("xdp", SHT_PROGBITS, SHF_EXECINSTR), SectionKind::Program);
-        assert_eq!(classify(".text", SHT_PROGBITS, SHF_EXECINSTR), SectionKind::Text);
+        assert_eq!(
+            classify("xdp", SHT_PROGBITS, SHF_EXECINSTR),
+            SectionKind::Program
+        );
+        assert_eq!(
+            classify(".text", SHT_PROGBITS, SHF_EXECINSTR),
+            SectionKind::Text
+        );
         assert_eq!(classify("maps", SHT_PROGBITS, 0), SectionKind::LegacyMaps);
         assert_eq!(classify(".maps", SHT_PROGBITS, 0), SectionKind::BtfMaps);
         assert_eq!(classify(".mapsx", SHT_PROGBITS, 0), SectionKind::Other);
-        assert_eq!(classify(".rodata.str1.1", SHT_PROGBITS, 0), SectionKind::Data);
+        assert_eq!(
+            classify(".rodata.str1.1", SHT_PROGBITS, 0),
+            SectionKind::Data
+        );
         assert_eq!(classify(".bss", SHT_NOBITS, 0), SectionKind::Data);
         assert_eq!(classify(".database", SHT_PROGBITS, 0), SectionKind::Other);
         assert_eq!(classify(".relxdp", SHT_REL, 0), SectionKind::Relocations);

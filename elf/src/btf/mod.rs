@@ -22,19 +22,40 @@ const MAX_RESOLVE_DEPTH: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BtfError {
     /// Fewer bytes than the header says or needs.
-    Truncated { what: &'static str, offset: usize },
-    BadMagic { found: u16 },
-    UnsupportedVersion { version: u8 },
+    Truncated {
+        what: &'static str,
+        offset: usize,
+    },
+    BadMagic {
+        found: u16,
+    },
+    UnsupportedVersion {
+        version: u8,
+    },
     /// `type_off`/`str_off` and lengths that do not fit the section.
-    BadLayout { reason: &'static str },
-    UnknownKind { type_id: u32, kind: u32 },
-    BadStringOffset { offset: u32 },
+    BadLayout {
+        reason: &'static str,
+    },
+    UnknownKind {
+        type_id: u32,
+        kind: u32,
+    },
+    BadStringOffset {
+        offset: u32,
+    },
     /// A type id that refers past the end of the table.
-    BadTypeId { type_id: u32, referenced_by: u32 },
+    BadTypeId {
+        type_id: u32,
+        referenced_by: u32,
+    },
     /// A chain of references that does not end (a loop) or is too deep.
-    TooDeep { type_id: u32 },
+    TooDeep {
+        type_id: u32,
+    },
     /// A size that does not fit in `u32` (e.g. a huge array).
-    SizeOverflow { type_id: u32 },
+    SizeOverflow {
+        type_id: u32,
+    },
 }
 
 impl fmt::Display for BtfError {
@@ -102,7 +123,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, BtfError> {
-        let end = self.pos.checked_add(4).filter(|&end| end <= self.data.len());
+        let end = self
+            .pos
+            .checked_add(4)
+            .filter(|&end| end <= self.data.len());
         let Some(end) = end else {
             return Err(BtfError::Truncated {
                 what,

@@ -1,0 +1,275 @@
+//! xdploader: load an XDP object, wire its tail calls, pin its maps, attach it.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
+use loader::names::map_type_name;
+use loader::{ExitKind, LoadError};
+use sys::abi::{BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
+
+/// The map the original project writes each attached interface into.
+const REDIRECT_MAP: &str = "if_redirect";
+/// How much of a verifier log to show on the terminal; the end is where the error is.
+const VERIFIER_LOG_TAIL_LINES: usize = 40;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Generic XDP: works on any interface.
+    Skb,
+    /// Native XDP in the driver.
+    Drv,
+    /// Offloaded to the NIC.
+    Hw,
+}
+
+impl From<Mode> for XdpMode {
+    fn from(mode: Mode) -> XdpMode {
+        match mode {
+            Mode::Skb => XdpMode::Skb,
+            Mode::Drv => XdpMode::Drv,
+            Mode::Hw => XdpMode::Hw,
+        }
+    }
+}
+
+/// Load an XDP ELF object, put <prog>_<N> into slot N of its prog array, pin the maps
+/// that ask for it and attach <prog> to each interface.
+///
+/// Go-style single-dash flags work too: `xdploader -file kern/xdp.elf -i veth1`.
+#[derive(Debug, Parser)]
+#[command(name = "xdploader", version)]
+struct Args {
+    /// The eBPF ELF object (clang -target bpf).
+    #[arg(long = "file", value_name = "OBJ")]
+    file: PathBuf,
+    /// Interfaces to attach to, comma-separated.
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IF[,IF...]",
+        value_delimiter = ',',
+        required = true
+    )]
+    interfaces: Vec<String>,
+    /// The entry program to attach; <prog>_<N> goes into slot N of the prog array.
+    #[arg(long = "prog", value_name = "NAME", default_value = "xdp_skeleton")]
+    prog: String,
+    /// XDP attach mode.
+    #[arg(long = "mode", value_enum, default_value = "skb")]
+    mode: Mode,
+    /// The bpffs directory where maps are pinned by name.
+    #[arg(long = "pin-path", value_name = "DIR", default_value = DEFAULT_PIN_ROOT)]
+    pin_path: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let argv = loader::cli::normalize_go_flags(std::env::args());
+    let args = match Args::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(error) => {
+            let usage_error = error.use_stderr();
+            let _ = error.print();
+            return if usage_error {
+                ExitCode::from(ExitKind::Usage as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xdploader: {error}");
+            if let Some(log) = error.verifier_log() {
+                print_verifier_log(log);
+            }
+            ExitCode::from(error.exit_kind() as u8)
+        }
+    }
+}
+
+fn print_verifier_log(log: &str) {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.len().saturating_sub(VERIFIER_LOG_TAIL_LINES);
+    eprintln!(
+        "--- verifier log{} ---",
+        if start > 0 {
+            format!(" (last {VERIFIER_LOG_TAIL_LINES} of {} lines)", lines.len())
+        } else {
+            String::new()
+        }
+    );
+    for line in &lines[start..] {
+        eprintln!("{line}");
+    }
+    eprintln!("--- end of verifier log ---");
+}
+
+fn run(args: &Args) -> Result<(), LoadError> {
+    let mode = XdpMode::from(args.mode);
+    let object = load::read_object(&args.file)?;
+    let entry = object
+        .program(&args.prog)
+        .ok_or_else(|| LoadError::NoSuchProgram {
+            name: args.prog.clone(),
+            available: object.programs.iter().map(|p| p.name.clone()).collect(),
+        })?;
+    // Interfaces first: a typo should not cost a verifier run.
+    let interfaces = args
+        .interfaces
+        .iter()
+        .map(|name| load::interface_index(name).map(|index| (name.as_str(), index)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if object
+        .maps
+        .iter()
+        .any(|map| load::pin_path(map, &args.pin_path).is_some())
+    {
+        load::prepare_pin_root(&args.pin_path)?;
+    }
+
+    println!("Dumping info for ELF file {}", args.file.display());
+    let maps = load::create_maps(&object, &args.pin_path)?;
+    println!("Maps:");
+    for map in &maps {
+        let reused = match (&map.pin, map.reused) {
+            (Some(path), true) => format!(" (reused from {})", path.display()),
+            _ => String::new(),
+        };
+        println!(
+            "\t{}: {}, Fd {}{reused}",
+            map.spec.name,
+            map_type_name(map.spec.map_type),
+            map.fd.as_raw_fd()
+        );
+    }
+    println!();
+    println!("Programs:");
+    let license = object.license.as_deref().unwrap_or("");
+    for program in &object.programs {
+        println!(
+            "\t{}: {}, size {}, license \"{license}\"",
+            program.name,
+            program.program_type.name(),
+            program.size_bytes()
+        );
+    }
+    println!();
+
+    let tail_calls = load::tail_call_programs(&object, &entry.name);
+    let mut loaded_tail_calls = Vec::with_capacity(tail_calls.len());
+    let prog_array = if tail_calls.is_empty() {
+        None
+    } else {
+        let index = load::find_prog_array(&object, entry)?;
+        let prog_array = &maps[index];
+        println!("Loading tail call jumps");
+        for (slot, program) in &tail_calls {
+            if *slot >= prog_array.spec.max_entries {
+                return Err(LoadError::TailCallSlotOutOfRange {
+                    program: program.name.clone(),
+                    slot: *slot,
+                    map: prog_array.spec.name.clone(),
+                    max_entries: prog_array.spec.max_entries,
+                });
+            }
+            println!("Loading program name {}", program.name);
+            let fd = load::load_program(&object, program, &maps)?;
+            loaded_tail_calls.push((*slot, program.name.as_str(), fd));
+        }
+        Some(prog_array)
+    };
+    println!("Loading program name {}", entry.name);
+    let entry_fd = load::load_program(&object, entry, &maps)?;
+
+    if let Some(prog_array) = prog_array {
+        for (slot, name, fd) in &loaded_tail_calls {
+            println!(
+                "Inserting program {name} (fd {}) into slot {slot} of {}",
+                fd.as_raw_fd(),
+                prog_array.spec.name
+            );
+            load::set_tail_call(prog_array, *slot, fd, name)?;
+        }
+        if prog_array.reused {
+            let filled: Vec<u32> = loaded_tail_calls.iter().map(|(slot, _, _)| *slot).collect();
+            for slot in load::clear_other_slots(prog_array, &filled)? {
+                println!(
+                    "Emptied slot {slot} of {}, left over from an earlier load",
+                    prog_array.spec.name
+                );
+            }
+        }
+    }
+
+    let pinned = load::pin_maps(&maps)?;
+    for map in maps.iter().filter(|map| map.pin.is_some() && !map.reused) {
+        if let Some(path) = &map.pin {
+            println!("Pinned map {} at {}", map.spec.name, path.display());
+        }
+    }
+
+    println!("Attaching program {}", entry.name);
+    if let Err(error) = attach_all(&interfaces, &entry_fd, mode, &maps) {
+        load::unpin(&pinned);
+        return Err(error);
+    }
+
+    let names: Vec<&str> = interfaces.iter().map(|(name, _)| *name).collect();
+    let pins: Vec<String> = maps
+        .iter()
+        .filter_map(|map| map.pin.as_ref().map(|path| path.display().to_string()))
+        .collect();
+    println!(
+        "XDP code attached to {} in {} mode.",
+        names.join(", "),
+        mode.describe()
+    );
+    if !pins.is_empty() {
+        println!(
+            "Pinned maps stay until removed (the counters survive a reload): rm {}",
+            pins.join(" ")
+        );
+    }
+    let off: Vec<String> = names
+        .iter()
+        .map(|name| format!("ip link set dev {name} {} off", mode.ip_link_keyword()))
+        .collect();
+    println!("To turn it off, use `{}`", off.join(" && "));
+    Ok(())
+}
+
+fn attach_all(
+    interfaces: &[(&str, u32)],
+    entry_fd: &sys::ProgFd,
+    mode: XdpMode,
+    maps: &[LiveMap],
+) -> Result<(), LoadError> {
+    let redirect = maps.iter().find(|map| {
+        map.spec.name == REDIRECT_MAP
+            && matches!(
+                map.spec.map_type,
+                BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH
+            )
+    });
+    for (name, ifindex) in interfaces {
+        println!("Looking for interface {name}");
+        load::attach_xdp(name, *ifindex, entry_fd, mode)?;
+        if let Some(devmap) = redirect {
+            match load::add_redirect(devmap, *ifindex)? {
+                RedirectEntry::Inserted => {
+                    println!("Inserting ifIndex {ifindex} into {}", devmap.spec.name)
+                }
+                RedirectEntry::DoesNotFit { max_entries } => println!(
+                    "Warning: ifIndex {ifindex} does not fit {} ({max_entries} entries): redirecting to {name} through it is not possible",
+                    devmap.spec.name
+                ),
+            }
+        }
+    }
+    Ok(())
+}

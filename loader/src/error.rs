@@ -1,0 +1,287 @@
+//! Loader errors: one sentence each (what failed, why, what to do) and an exit code.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use sys::netlink::NetlinkError;
+use sys::{ProgLoadError, SysError};
+
+/// Exit codes, documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    /// 1: the command line is wrong.
+    Usage = 1,
+    /// 2: the object cannot be parsed or needs something this loader does not support.
+    BadObject = 2,
+    /// 3: the kernel refused a map, a program or the attachment.
+    KernelRefused = 3,
+    /// 4: the environment is missing something (root, bpffs, an interface, a file).
+    Environment = 4,
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    ReadObject {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Parse {
+        path: PathBuf,
+        error: elf::ParseError,
+    },
+    NoSuchProgram {
+        name: String,
+        available: Vec<String>,
+    },
+    UnsupportedProgramType {
+        program: String,
+        section: String,
+        kind: &'static str,
+    },
+    UnsupportedFeature {
+        program: String,
+        insn_index: usize,
+        symbol: String,
+        feature: elf::UnsupportedFeature,
+    },
+    BadRelocation {
+        program: String,
+        insn_index: usize,
+        symbol: String,
+    },
+    /// Tail-call programs but no single prog array to put them in.
+    NoProgArray {
+        entry: String,
+        found: usize,
+    },
+    TailCallSlotOutOfRange {
+        program: String,
+        slot: u32,
+        map: String,
+        max_entries: u32,
+    },
+    MapCreate {
+        map: String,
+        error: SysError,
+    },
+    PinnedMapOpen {
+        map: String,
+        path: PathBuf,
+        reason: String,
+    },
+    PinConflict {
+        map: String,
+        path: PathBuf,
+        differences: String,
+    },
+    ProgLoad(ProgLoadError),
+    MapUpdate {
+        map: String,
+        what: String,
+        error: SysError,
+    },
+    Pin {
+        map: String,
+        path: PathBuf,
+        error: SysError,
+    },
+    Bpffs {
+        path: PathBuf,
+        reason: String,
+    },
+    Interface {
+        name: String,
+        error: SysError,
+    },
+    Attach {
+        interface: String,
+        mode: &'static str,
+        error: NetlinkError,
+    },
+}
+
+const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CAP_SYS_ADMIN, attaching XDP needs CAP_NET_ADMIN";
+
+impl LoadError {
+    pub fn exit_kind(&self) -> ExitKind {
+        match self {
+            LoadError::NoSuchProgram { .. } => ExitKind::Usage,
+            LoadError::Parse { .. }
+            | LoadError::UnsupportedProgramType { .. }
+            | LoadError::UnsupportedFeature { .. }
+            | LoadError::BadRelocation { .. }
+            | LoadError::NoProgArray { .. }
+            | LoadError::TailCallSlotOutOfRange { .. } => ExitKind::BadObject,
+            LoadError::MapCreate { error, .. }
+            | LoadError::MapUpdate { error, .. }
+            | LoadError::Pin { error, .. }
+                if error.is_permission() =>
+            {
+                ExitKind::Environment
+            }
+            LoadError::ProgLoad(error)
+                if error.errno == nix::errno::Errno::EPERM && error.log.is_empty() =>
+            {
+                ExitKind::Environment
+            }
+            LoadError::Attach { error, .. } if error.errno == nix::errno::Errno::EPERM => {
+                ExitKind::Environment
+            }
+            LoadError::MapCreate { .. }
+            | LoadError::MapUpdate { .. }
+            | LoadError::ProgLoad(_)
+            | LoadError::Attach { .. }
+            | LoadError::Pin { .. } => ExitKind::KernelRefused,
+            LoadError::ReadObject { .. }
+            | LoadError::PinnedMapOpen { .. }
+            | LoadError::PinConflict { .. }
+            | LoadError::Bpffs { .. }
+            | LoadError::Interface { .. } => ExitKind::Environment,
+        }
+    }
+
+    /// The verifier log, when the kernel wrote one.
+    pub fn verifier_log(&self) -> Option<&str> {
+        match self {
+            LoadError::ProgLoad(error) if !error.log.is_empty() => Some(&error.log),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::ReadObject { path, error } => write!(
+                f,
+                "cannot read {}: {error}; build it with `make -C kern` or pass the right -file",
+                path.display()
+            ),
+            LoadError::Parse { path, error } => {
+                write!(f, "cannot load {}: {error}", path.display())
+            }
+            LoadError::NoSuchProgram { name, available } => write!(
+                f,
+                "the object has no program called {name}; pick one with -prog: {}",
+                available.join(", ")
+            ),
+            LoadError::UnsupportedProgramType {
+                program,
+                section,
+                kind,
+            } => write!(
+                f,
+                "program {program} in section `{section}` is a {kind} program; this loader loads only XDP programs"
+            ),
+            LoadError::UnsupportedFeature {
+                program,
+                insn_index,
+                symbol,
+                feature,
+            } => write!(
+                f,
+                "program {program} uses {feature} (instruction {insn_index}, symbol `{symbol}`), which this loader does not support yet"
+            ),
+            LoadError::BadRelocation {
+                program,
+                insn_index,
+                symbol,
+            } => write!(
+                f,
+                "program {program}: the relocation against `{symbol}` at instruction {insn_index} does not point at an ld_imm64 pair; the object is malformed"
+            ),
+            LoadError::NoProgArray { entry, found } => write!(
+                f,
+                "the object has tail-call programs named {entry}_<N> but {found} prog arrays; it needs exactly one (or one that {entry} uses) to put them in"
+            ),
+            LoadError::TailCallSlotOutOfRange {
+                program,
+                slot,
+                map,
+                max_entries,
+            } => write!(
+                f,
+                "program {program} belongs in slot {slot} of {map}, which has only {max_entries} slots; rename the program or enlarge the map"
+            ),
+            LoadError::MapCreate { map, error } if error.is_permission() => {
+                write!(f, "the kernel refused to create map {map} ({}): {NEED_ROOT}", error.errno)
+            }
+            LoadError::MapCreate { map, error } => write!(
+                f,
+                "the kernel refused to create map {map}: {} ({}); check its type, sizes and max_entries",
+                error.errno.desc(),
+                error.errno
+            ),
+            LoadError::PinnedMapOpen { map, path, reason } => write!(
+                f,
+                "cannot reuse map {map} pinned at {}: {reason}; remove it with `rm {}` if it is stale",
+                path.display(),
+                path.display()
+            ),
+            LoadError::PinConflict {
+                map,
+                path,
+                differences,
+            } => write!(
+                f,
+                "the map pinned at {} does not match map {map} of this object ({differences}); remove the old pin with `rm {}` and load again",
+                path.display(),
+                path.display()
+            ),
+            LoadError::ProgLoad(error) if error.errno == nix::errno::Errno::EPERM && error.log.is_empty() => {
+                write!(f, "the kernel refused to load program {}: {NEED_ROOT}", error.name)
+            }
+            LoadError::ProgLoad(error) => write!(
+                f,
+                "the kernel's verifier rejected program {}: {} ({}); the verifier log follows",
+                error.name,
+                error.errno.desc(),
+                error.errno
+            ),
+            LoadError::MapUpdate { map, what, error } => write!(
+                f,
+                "cannot {what} in map {map}: {} ({})",
+                error.errno.desc(),
+                error.errno
+            ),
+            LoadError::Pin { map, path, error } => write!(
+                f,
+                "cannot pin map {map} at {}: {} ({}); check that the directory is on a bpffs mount and no other file has that name",
+                path.display(),
+                error.errno.desc(),
+                error.errno
+            ),
+            LoadError::Bpffs { path, reason } => write!(
+                f,
+                "the pin directory {} is not usable: {reason}; mount bpffs with `mount -t bpf bpf /sys/fs/bpf`",
+                path.display()
+            ),
+            LoadError::Interface { name, error } => write!(
+                f,
+                "there is no interface called {name} ({}); list interfaces with `ip link`",
+                error.errno.desc()
+            ),
+            LoadError::Attach {
+                interface,
+                mode,
+                error,
+            } => {
+                write!(
+                    f,
+                    "the kernel refused to attach XDP to {interface} in {mode} mode: {} ({})",
+                    error.errno.desc(),
+                    error.errno
+                )?;
+                if let Some(message) = &error.extack {
+                    write!(f, ": {message}")?;
+                }
+                if error.errno == nix::errno::Errno::EPERM {
+                    write!(f, "; {NEED_ROOT}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}

@@ -1,0 +1,11 @@
+//! Orchestration: load an eBPF object into the kernel, wire its tail calls, pin its
+//! maps and attach it; and the pure parts of the two binaries.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod load;
+pub mod names;
+pub mod stats;
+
+pub use error::{ExitKind, LoadError};

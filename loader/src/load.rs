@@ -1,0 +1,544 @@
+//! The load pipeline, one function per step: spec -> kernel objects -> attach.
+//!
+//! Nothing here prints; the binaries report each step as they call it.
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use elf::reloc::{patch_map_fd, BPF_PSEUDO_CALL};
+use elf::{MapSpec, Object, Pinning, ProgramSpec, ProgramType, RelocTarget, XdpAttach};
+use sys::abi::*;
+use sys::map::{map_create, map_info, map_update_elem, MapCreate};
+use sys::netlink;
+use sys::prog::{prog_load, ProgLoad};
+use sys::{MapFd, ProgFd};
+
+use crate::error::LoadError;
+
+/// Where bpffs is mounted by convention, and where maps are pinned by name.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+
+/// Reads and parses an object file.
+pub fn read_object(path: &Path) -> Result<Object, LoadError> {
+    let bytes = std::fs::read(path).map_err(|error| LoadError::ReadObject {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Object::parse(&bytes).map_err(|error| LoadError::Parse {
+        path: path.to_path_buf(),
+        error,
+    })
+}
+
+/// A map in the kernel, created by us or reused from its pin.
+#[derive(Debug)]
+pub struct LiveMap {
+    pub spec: MapSpec,
+    pub fd: MapFd,
+    /// Where the map is (or will be) pinned.
+    pub pin: Option<PathBuf>,
+    /// The map was already pinned and is shared with an earlier load.
+    pub reused: bool,
+}
+
+/// The pin path a map asks for under `pin_root`.
+pub fn pin_path(spec: &MapSpec, pin_root: &Path) -> Option<PathBuf> {
+    match &spec.pinning {
+        Pinning::None => None,
+        Pinning::ByName => Some(pin_root.join(&spec.name)),
+        Pinning::Path(path) => Some(PathBuf::from(path)),
+    }
+}
+
+/// Makes sure `pin_root` is a directory on bpffs, mounting bpffs at the default root
+/// and creating sub-directories of a bpffs mount when needed.
+pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
+    let bpffs_error = |reason: String| LoadError::Bpffs {
+        path: pin_root.to_path_buf(),
+        reason,
+    };
+    if !pin_root.exists() {
+        let parent = pin_root
+            .parent()
+            .ok_or_else(|| bpffs_error("it has no parent directory".into()))?;
+        prepare_pin_root(parent)?;
+        std::fs::create_dir(pin_root)
+            .map_err(|error| bpffs_error(format!("cannot create it: {error}")))?;
+        return Ok(());
+    }
+    let on_bpffs =
+        sys::bpffs::is_bpffs(pin_root).map_err(|error| bpffs_error(error.to_string()))?;
+    if on_bpffs {
+        return Ok(());
+    }
+    if pin_root == Path::new(DEFAULT_PIN_ROOT) {
+        sys::bpffs::mount_bpffs(pin_root).map_err(|error| {
+            bpffs_error(format!(
+                "it is not bpffs and mounting bpffs there failed: {error}"
+            ))
+        })?;
+        return Ok(());
+    }
+    Err(bpffs_error("it is not on a bpffs mount".into()))
+}
+
+/// Why a pinned map cannot stand in for `spec`, if it cannot.
+fn pin_differences(spec: &MapSpec, info: &sys::MapInfo) -> Option<String> {
+    let mut differences = Vec::new();
+    let mut compare = |what: &str, pinned: String, wanted: String| {
+        if pinned != wanted {
+            differences.push(format!("{what} {pinned} there, {wanted} here"));
+        }
+    };
+    compare(
+        "type",
+        crate::names::map_type_name(info.map_type),
+        crate::names::map_type_name(spec.map_type),
+    );
+    compare(
+        "key size",
+        info.key_size.to_string(),
+        spec.key_size.to_string(),
+    );
+    compare(
+        "value size",
+        info.value_size.to_string(),
+        spec.value_size.to_string(),
+    );
+    compare(
+        "max_entries",
+        info.max_entries.to_string(),
+        spec.max_entries.to_string(),
+    );
+    compare(
+        "flags",
+        format!("{:#x}", info.map_flags),
+        format!("{:#x}", spec.map_flags),
+    );
+    (!differences.is_empty()).then(|| differences.join(", "))
+}
+
+/// Opens the map pinned at `path` if there is one and checks that it matches `spec`.
+fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<MapFd>, LoadError> {
+    let fd = match sys::obj::map_from_pin(path) {
+        Ok(fd) => fd,
+        Err(sys::obj::PinnedMapError::Open(error)) if error.errno == nix::errno::Errno::ENOENT => {
+            return Ok(None)
+        }
+        Err(error) => {
+            return Err(LoadError::PinnedMapOpen {
+                map: spec.name.clone(),
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })
+        }
+    };
+    let info = map_info(fd.as_fd()).map_err(|error| LoadError::PinnedMapOpen {
+        map: spec.name.clone(),
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })?;
+    if let Some(differences) = pin_differences(spec, &info) {
+        return Err(LoadError::PinConflict {
+            map: spec.name.clone(),
+            path: path.to_path_buf(),
+            differences,
+        });
+    }
+    Ok(Some(fd))
+}
+
+/// Creates every map of the object, or reuses its pin when one exists and matches.
+pub fn create_maps(object: &Object, pin_root: &Path) -> Result<Vec<LiveMap>, LoadError> {
+    let mut maps = Vec::with_capacity(object.maps.len());
+    for spec in &object.maps {
+        let pin = pin_path(spec, pin_root);
+        if let Some(path) = &pin {
+            if let Some(fd) = reuse_pinned(spec, path)? {
+                maps.push(LiveMap {
+                    spec: spec.clone(),
+                    fd,
+                    pin,
+                    reused: true,
+                });
+                continue;
+            }
+        }
+        let fd = map_create(&MapCreate {
+            name: &spec.name,
+            map_type: spec.map_type,
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            map_flags: spec.map_flags,
+            numa_node: spec.numa_node,
+        })
+        .map_err(|error| LoadError::MapCreate {
+            map: spec.name.clone(),
+            error,
+        })?;
+        maps.push(LiveMap {
+            spec: spec.clone(),
+            fd,
+            pin,
+            reused: false,
+        });
+    }
+    Ok(maps)
+}
+
+/// The kernel's program type, attach type and flags for a parsed program type.
+fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadError> {
+    match program.program_type {
+        ProgramType::Xdp { attach, frags } => {
+            let expected_attach_type = match attach {
+                XdpAttach::Interface => BPF_XDP,
+                XdpAttach::Devmap => BPF_XDP_DEVMAP,
+                XdpAttach::Cpumap => BPF_XDP_CPUMAP,
+            };
+            let flags = if frags { BPF_F_XDP_HAS_FRAGS } else { 0 };
+            Ok((BPF_PROG_TYPE_XDP, expected_attach_type, flags))
+        }
+        ProgramType::Unsupported { kind } => Err(LoadError::UnsupportedProgramType {
+            program: program.name.clone(),
+            section: program.section.clone(),
+            kind,
+        }),
+    }
+}
+
+/// The program's instructions with every map reference pointing at its live map.
+pub fn relocate(program: &ProgramSpec, maps: &[LiveMap]) -> Result<Vec<[u8; 8]>, LoadError> {
+    let mut insns = program.insns.clone();
+    for relocation in &program.relocations {
+        match &relocation.target {
+            RelocTarget::Map { map_index } => {
+                let fd = maps
+                    .get(*map_index)
+                    .map(|map| map.fd.as_raw_fd())
+                    .ok_or_else(|| LoadError::BadRelocation {
+                        program: program.name.clone(),
+                        insn_index: relocation.insn_index,
+                        symbol: relocation.symbol.clone(),
+                    })?;
+                if !patch_map_fd(&mut insns, relocation.insn_index, fd) {
+                    return Err(LoadError::BadRelocation {
+                        program: program.name.clone(),
+                        insn_index: relocation.insn_index,
+                        symbol: relocation.symbol.clone(),
+                    });
+                }
+            }
+            RelocTarget::Unsupported { feature } => {
+                return Err(LoadError::UnsupportedFeature {
+                    program: program.name.clone(),
+                    insn_index: relocation.insn_index,
+                    symbol: relocation.symbol.clone(),
+                    feature: feature.clone(),
+                })
+            }
+        }
+    }
+    // A call to a static function in the same section needs no relocation, so look for it.
+    if let Some(insn_index) = insns
+        .iter()
+        .position(|insn| insn.code == elf::insn::CALL && insn.src_reg() == BPF_PSEUDO_CALL)
+    {
+        return Err(LoadError::UnsupportedFeature {
+            program: program.name.clone(),
+            insn_index,
+            symbol: format!("call +{}", insns[insn_index].imm),
+            feature: elf::UnsupportedFeature::BpfToBpfCall,
+        });
+    }
+    Ok(insns.into_iter().map(|insn| insn.to_bytes()).collect())
+}
+
+/// Relocates and loads one program.
+pub fn load_program(
+    object: &Object,
+    program: &ProgramSpec,
+    maps: &[LiveMap],
+) -> Result<ProgFd, LoadError> {
+    let (prog_type, expected_attach_type, prog_flags) = kernel_program_type(program)?;
+    let insns = relocate(program, maps)?;
+    prog_load(&ProgLoad {
+        name: &program.name,
+        prog_type,
+        expected_attach_type,
+        prog_flags,
+        insns: &insns,
+        license: object.license.as_deref().unwrap_or(""),
+        kern_version: object.kernel_version.unwrap_or(0),
+    })
+    .map_err(LoadError::ProgLoad)
+}
+
+/// The programs that go into the prog array by the naming convention: `<entry>_<N>` -> slot N,
+/// in slot order.
+pub fn tail_call_programs<'a>(object: &'a Object, entry: &str) -> Vec<(u32, &'a ProgramSpec)> {
+    let prefix = format!("{entry}_");
+    let mut found: Vec<(u32, &ProgramSpec)> = object
+        .programs
+        .iter()
+        .filter_map(|program| {
+            let suffix = program.name.strip_prefix(&prefix)?;
+            // Only plain decimal numbers: `xdp_skeleton_1`, not `xdp_skeleton_x` or `_+1`.
+            if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((suffix.parse().ok()?, program))
+        })
+        .collect();
+    found.sort_by_key(|(slot, _)| *slot);
+    found
+}
+
+/// The prog array the tail calls go into: the one the entry program uses, or the
+/// object's only one.
+pub fn find_prog_array(object: &Object, entry: &ProgramSpec) -> Result<usize, LoadError> {
+    let prog_arrays: Vec<usize> = object
+        .maps
+        .iter()
+        .enumerate()
+        .filter(|(_, map)| map.map_type == BPF_MAP_TYPE_PROG_ARRAY)
+        .map(|(index, _)| index)
+        .collect();
+    let used_by_entry: Vec<usize> = prog_arrays
+        .iter()
+        .copied()
+        .filter(|index| {
+            entry
+                .relocations
+                .iter()
+                .any(|relocation| relocation.target == RelocTarget::Map { map_index: *index })
+        })
+        .collect();
+    match (used_by_entry.as_slice(), prog_arrays.as_slice()) {
+        ([only], _) | ([], [only]) => Ok(*only),
+        _ => Err(LoadError::NoProgArray {
+            entry: entry.name.clone(),
+            found: prog_arrays.len(),
+        }),
+    }
+}
+
+/// Puts `program` into `slot` of the prog array.
+pub fn set_tail_call(
+    prog_array: &LiveMap,
+    slot: u32,
+    program: &ProgFd,
+    program_name: &str,
+) -> Result<(), LoadError> {
+    let fd = program.as_raw_fd() as u32;
+    map_update_elem(
+        prog_array.fd.as_fd(),
+        &slot.to_ne_bytes(),
+        &fd.to_ne_bytes(),
+        BPF_ANY,
+    )
+    .map_err(|error| LoadError::MapUpdate {
+        map: prog_array.spec.name.clone(),
+        what: format!("put program {program_name} into slot {slot}"),
+        error,
+    })
+}
+
+/// Empties the slots of a reused prog array that this load does not fill, so programs
+/// from an earlier load do not linger in the chain.
+pub fn clear_other_slots(prog_array: &LiveMap, filled: &[u32]) -> Result<Vec<u32>, LoadError> {
+    let mut cleared = Vec::new();
+    for slot in (0..prog_array.spec.max_entries).filter(|slot| !filled.contains(slot)) {
+        let deleted = sys::map::map_delete_elem(prog_array.fd.as_fd(), &slot.to_ne_bytes())
+            .map_err(|error| LoadError::MapUpdate {
+                map: prog_array.spec.name.clone(),
+                what: format!("empty slot {slot}"),
+                error,
+            })?;
+        if deleted {
+            cleared.push(slot);
+        }
+    }
+    Ok(cleared)
+}
+
+/// Pins every map that asks for a pin and is not pinned yet. On failure, removes the
+/// pins made here and returns the error.
+pub fn pin_maps(maps: &[LiveMap]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut pinned = Vec::new();
+    for map in maps.iter().filter(|map| !map.reused) {
+        let Some(path) = &map.pin else { continue };
+        if let Err(error) = sys::obj::obj_pin(map.fd.as_fd(), path) {
+            unpin(&pinned);
+            return Err(LoadError::Pin {
+                map: map.spec.name.clone(),
+                path: path.clone(),
+                error,
+            });
+        }
+        pinned.push(path.clone());
+    }
+    Ok(pinned)
+}
+
+/// Removes pins, ignoring ones already gone.
+pub fn unpin(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// XDP attach mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Generic XDP, in the stack after the skb is built: works on every interface.
+    Skb,
+    /// Native XDP in the driver.
+    Drv,
+    /// Offloaded to the NIC.
+    Hw,
+}
+
+impl XdpMode {
+    pub fn flags(self) -> u32 {
+        match self {
+            XdpMode::Skb => XDP_FLAGS_SKB_MODE,
+            XdpMode::Drv => XDP_FLAGS_DRV_MODE,
+            XdpMode::Hw => XDP_FLAGS_HW_MODE,
+        }
+    }
+
+    /// The mode as users and `ip link` call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            XdpMode::Skb => "generic (skb)",
+            XdpMode::Drv => "native (driver)",
+            XdpMode::Hw => "offload (hardware)",
+        }
+    }
+
+    /// The `ip link set dev IF <keyword> off` keyword for this mode.
+    pub fn ip_link_keyword(self) -> &'static str {
+        match self {
+            XdpMode::Skb => "xdpgeneric",
+            XdpMode::Drv => "xdpdrv",
+            XdpMode::Hw => "xdpoffload",
+        }
+    }
+}
+
+/// Attaches (or atomically replaces) the XDP program of `ifindex`.
+pub fn attach_xdp(
+    interface: &str,
+    ifindex: u32,
+    program: &ProgFd,
+    mode: XdpMode,
+) -> Result<(), LoadError> {
+    netlink::xdp_attach(ifindex, program.as_fd(), mode.flags(), None).map_err(|error| {
+        LoadError::Attach {
+            interface: interface.to_string(),
+            mode: mode.describe(),
+            error,
+        }
+    })
+}
+
+/// Looks up an interface's index.
+pub fn interface_index(name: &str) -> Result<u32, LoadError> {
+    sys::iface::ifindex(name).map_err(|error| LoadError::Interface {
+        name: name.to_string(),
+        error,
+    })
+}
+
+/// What happened when writing an interface into the redirect devmap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectEntry {
+    Inserted,
+    /// A plain devmap is indexed by slot; this ifindex is beyond its size.
+    DoesNotFit {
+        max_entries: u32,
+    },
+}
+
+/// `if_redirect[ifindex] = ifindex`, as the original did, so programs can redirect to
+/// every interface they are attached to.
+pub fn add_redirect(devmap: &LiveMap, ifindex: u32) -> Result<RedirectEntry, LoadError> {
+    if devmap.spec.map_type == BPF_MAP_TYPE_DEVMAP && ifindex >= devmap.spec.max_entries {
+        return Ok(RedirectEntry::DoesNotFit {
+            max_entries: devmap.spec.max_entries,
+        });
+    }
+    map_update_elem(
+        devmap.fd.as_fd(),
+        &ifindex.to_ne_bytes(),
+        &ifindex.to_ne_bytes(),
+        BPF_ANY,
+    )
+    .map_err(|error| LoadError::MapUpdate {
+        map: devmap.spec.name.clone(),
+        what: format!("insert ifindex {ifindex}"),
+        error,
+    })?;
+    Ok(RedirectEntry::Inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use elf::MapOrigin;
+
+    fn spec(name: &str, pinning: Pinning) -> MapSpec {
+        MapSpec {
+            name: name.into(),
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: 16,
+            max_entries: 5,
+            map_flags: 0,
+            numa_node: None,
+            pinning,
+            btf_key_type_id: None,
+            btf_value_type_id: None,
+            origin: MapOrigin::BtfMaps,
+            section_index: 1,
+            section_offset: 0,
+        }
+    }
+
+    #[test]
+    fn pin_paths_follow_the_pinning_kind() {
+        let root = Path::new("/sys/fs/bpf/test");
+        assert_eq!(pin_path(&spec("a", Pinning::None), root), None);
+        assert_eq!(
+            pin_path(&spec("stats_map", Pinning::ByName), root),
+            Some(PathBuf::from("/sys/fs/bpf/test/stats_map"))
+        );
+        assert_eq!(
+            pin_path(&spec("x", Pinning::Path("/sys/fs/bpf/legacy".into())), root),
+            Some(PathBuf::from("/sys/fs/bpf/legacy"))
+        );
+    }
+
+    #[test]
+    fn pinned_map_must_match_type_sizes_and_flags() {
+        let wanted = spec("stats_map", Pinning::ByName);
+        let mut info = sys::MapInfo {
+            id: 1,
+            name: "stats_map".into(),
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: 16,
+            max_entries: 5,
+            map_flags: 0,
+            btf_id: 0,
+        };
+        assert_eq!(pin_differences(&wanted, &info), None);
+        info.value_size = 8;
+        info.map_type = BPF_MAP_TYPE_ARRAY;
+        assert_eq!(
+            pin_differences(&wanted, &info).as_deref(),
+            Some("type Array there, Per-CPU array here, value size 8 there, 16 here")
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Human names for kernel numbers, as the original tool printed them.
+
+use sys::abi::*;
+
+/// A map type as the original `xdploader` (goebpf) named it.
+pub fn map_type_name(map_type: u32) -> String {
+    let name = match map_type {
+        BPF_MAP_TYPE_UNSPEC => "Unspecified",
+        BPF_MAP_TYPE_HASH => "Hash",
+        BPF_MAP_TYPE_ARRAY => "Array",
+        BPF_MAP_TYPE_PROG_ARRAY => "Array of programs",
+        BPF_MAP_TYPE_PERF_EVENT_ARRAY => "Event array",
+        BPF_MAP_TYPE_PERCPU_HASH => "Per-CPU hash",
+        BPF_MAP_TYPE_PERCPU_ARRAY => "Per-CPU array",
+        BPF_MAP_TYPE_STACK_TRACE => "Stack trace",
+        BPF_MAP_TYPE_CGROUP_ARRAY => "Cgroup array",
+        BPF_MAP_TYPE_LRU_HASH => "LRU hash",
+        BPF_MAP_TYPE_LRU_PERCPU_HASH => "LRU per-CPU hash",
+        BPF_MAP_TYPE_LPM_TRIE => "Longest prefix match trie",
+        BPF_MAP_TYPE_ARRAY_OF_MAPS => "Array of maps",
+        BPF_MAP_TYPE_HASH_OF_MAPS => "Hash of maps",
+        BPF_MAP_TYPE_DEVMAP => "Device map",
+        BPF_MAP_TYPE_SOCKMAP => "Socket map",
+        BPF_MAP_TYPE_CPUMAP => "CPU map",
+        BPF_MAP_TYPE_XSKMAP => "AF_XDP socket map",
+        BPF_MAP_TYPE_SOCKHASH => "Socket hash",
+        BPF_MAP_TYPE_CGROUP_STORAGE => "Cgroup storage",
+        BPF_MAP_TYPE_REUSEPORT_SOCKARRAY => "Reuseport socket array",
+        BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE => "Per-CPU cgroup storage",
+        BPF_MAP_TYPE_QUEUE => "Queue",
+        BPF_MAP_TYPE_STACK => "Stack",
+        BPF_MAP_TYPE_SK_STORAGE => "Socket storage",
+        BPF_MAP_TYPE_DEVMAP_HASH => "Device hash map",
+        BPF_MAP_TYPE_STRUCT_OPS => "Struct ops",
+        BPF_MAP_TYPE_RINGBUF => "Ring buffer",
+        BPF_MAP_TYPE_INODE_STORAGE => "Inode storage",
+        BPF_MAP_TYPE_TASK_STORAGE => "Task storage",
+        BPF_MAP_TYPE_BLOOM_FILTER => "Bloom filter",
+        BPF_MAP_TYPE_USER_RINGBUF => "User ring buffer",
+        BPF_MAP_TYPE_CGRP_STORAGE => "Cgroup local storage",
+        BPF_MAP_TYPE_ARENA => "Arena",
+        other => return format!("Unknown map type {other}"),
+    };
+    name.to_string()
+}
+
+/// Whether a map type keeps one value per possible CPU.
+pub fn is_per_cpu(map_type: u32) -> bool {
+    matches!(
+        map_type,
+        BPF_MAP_TYPE_PERCPU_HASH
+            | BPF_MAP_TYPE_PERCPU_ARRAY
+            | BPF_MAP_TYPE_LRU_PERCPU_HASH
+            | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
+    )
+}
+
+/// The XDP actions in `enum xdp_action` order: the keys of a stats map.
+pub const XDP_ACTIONS: [&str; 5] = [
+    "XDP_ABORTED",
+    "XDP_DROP",
+    "XDP_PASS",
+    "XDP_TX",
+    "XDP_REDIRECT",
+];
+
+/// An XDP action's name, or its number when it has none.
+pub fn xdp_action_name(action: u32) -> String {
+    XDP_ACTIONS
+        .get(action as usize)
+        .map_or_else(|| format!("action {action}"), |name| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_the_original_printed_them() {
+        assert_eq!(map_type_name(BPF_MAP_TYPE_PERCPU_ARRAY), "Per-CPU array");
+        assert_eq!(map_type_name(BPF_MAP_TYPE_DEVMAP), "Device map");
+        assert_eq!(map_type_name(BPF_MAP_TYPE_PROG_ARRAY), "Array of programs");
+        assert_eq!(map_type_name(999), "Unknown map type 999");
+        assert_eq!(xdp_action_name(2), "XDP_PASS");
+        assert_eq!(xdp_action_name(7), "action 7");
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian (12 or later) machine lacks to build kern/xdp.elf,
+# run the loader against a test namespace and run the test suite.
+# Used by the README, by .ci/run and by the Vagrantfile's provisioning.
+set -euo pipefail
+
+packages=(
+    clang llvm            # clang -target bpf, llvm-objdump
+    libbpf-dev            # <bpf/bpf_helpers.h> and friends, headers only
+    linux-libc-dev        # <linux/bpf.h>, <asm/types.h>
+    gcc libc6-dev make    # gcc -print-multiarch for the asm include path, cc/crt for linking Rust; make -C kern
+    bpftool               # cross-checks of what the kernel holds
+    iproute2 ethtool iputils-ping procps   # ip netns, ethtool -K, ping, sysctl (start.sh)
+    libxdp1               # real-world XDP objects under /usr/lib/<triplet>/bpf
+    jq                    # scripts read bpftool -j and ip -j
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: run as root (sudo $0): it installs Debian packages" >&2
+    exit 4
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The Rust toolchain is not a Debian package here: it comes from rustup, per
+# user (the Vagrantfile installs it after this script). Only point it out:
+# under sudo, PATH does not include ~/.cargo/bin, so cargo may well exist.
+sudo_home=""
+if [ -n "${SUDO_USER:-}" ]; then
+    sudo_home="$(getent passwd "$SUDO_USER" | cut -d: -f6)"
+fi
+if ! command -v cargo >/dev/null 2>&1 \
+    && [ ! -x "${HOME:-/nonexistent}/.cargo/bin/cargo" ] \
+    && { [ -z "$sudo_home" ] || [ ! -x "$sudo_home/.cargo/bin/cargo" ]; }; then
+    echo "install-deps.sh: note: cargo not found; install the Rust toolchain with rustup (https://rustup.rs) to build" >&2
+fi

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs the dependencies, builds the eBPF objects
+# (kern/ and the ELF test fixtures), then `cargo test --workspace` including the
+# kernel tests (marked #[ignore = "needs root ..."]), which run as root:
+#   - as root: directly, with -- --include-ignored;
+#   - as a user with sudo: the test binaries run through `sudo -E`
+#     (CARGO_TARGET_<HOST TRIPLE>_RUNNER);
+#   - otherwise they are not run, and reported as SKIPPED. With
+#     XDP_KERNEL_TESTS=require (as .ci/run sets) that is an error instead.
+# XDP_KERNEL_TESTS is exported to the tests.
+#
+# Arguments go to cargo test; those after `--` go to the test binaries:
+#   scripts/test.sh -p loader -- --nocapture attach
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [ -n "${XDP_KERNEL_TESTS+set}" ]; then
+    export XDP_KERNEL_TESTS
+fi
+
+cargo_args=()
+test_args=()
+seen_separator=no
+for arg in "$@"; do
+    if [ "$seen_separator" = no ] && [ "$arg" = "--" ]; then
+        seen_separator=yes
+    elif [ "$seen_separator" = no ]; then
+        cargo_args+=("$arg")
+    else
+        test_args+=("$arg")
+    fi
+done
+
+# How the kernel tests can get root: root, sudo or none.
+if is_root; then
+    privilege=root
+elif command -v sudo >/dev/null 2>&1 && sudo -v; then
+    privilege=sudo
+else
+    privilege=none
+    if [ "${XDP_KERNEL_TESTS:-}" = require ]; then
+        die "XDP_KERNEL_TESTS=require but the kernel tests cannot run: run this as root or as a user with sudo." 1
+    fi
+fi
+
+if [ "$privilege" = none ]; then
+    note "not root and no sudo: not installing dependencies (scripts/install-deps.sh needs root); assuming they are installed."
+else
+    as_root bash "$XDP_REPO_ROOT/scripts/install-deps.sh"
+fi
+
+find_cargo
+cd "$XDP_REPO_ROOT"
+make -C kern
+make -C elf/tests/fixtures
+
+harness_args=()
+case "$privilege" in
+root)
+    harness_args=(--include-ignored)
+    note "running as root: the kernel tests are included."
+    ;;
+sudo)
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    [ -n "$host" ] || die "could not read the host triple from 'rustc -vV'." 1
+    runner_var="CARGO_TARGET_$(printf '%s' "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
+    export "$runner_var=sudo -E"
+    harness_args=(--include-ignored)
+    note "not root: the test binaries run through 'sudo -E' ($runner_var), kernel tests included."
+    ;;
+none)
+    note "neither root nor sudo: the kernel tests will be SKIPPED (not run)."
+    ;;
+esac
+
+status=0
+"$CARGO" test --workspace "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" || status=$?
+
+if [ "$privilege" = none ]; then
+    cat >&2 <<'EOF'
+
+*** The kernel tests were SKIPPED (not run): they need root. ***
+*** Run scripts/test.sh as root or as a user with sudo to include them. ***
+EOF
+fi
+exit "$status"

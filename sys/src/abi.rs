@@ -1,0 +1,92 @@
+//! Kernel ABI constants from include/uapi/linux/bpf.h, named as the kernel names them.
+
+// enum bpf_cmd
+pub const BPF_MAP_CREATE: u32 = 0;
+pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
+pub const BPF_MAP_DELETE_ELEM: u32 = 3;
+pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
+pub const BPF_PROG_LOAD: u32 = 5;
+pub const BPF_OBJ_PIN: u32 = 6;
+pub const BPF_OBJ_GET: u32 = 7;
+pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
+pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+
+// enum bpf_map_type (the ones this project names; others pass through as numbers)
+pub const BPF_MAP_TYPE_UNSPEC: u32 = 0;
+pub const BPF_MAP_TYPE_HASH: u32 = 1;
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
+pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: u32 = 4;
+pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+pub const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
+pub const BPF_MAP_TYPE_CGROUP_ARRAY: u32 = 8;
+pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
+pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
+pub const BPF_MAP_TYPE_DEVMAP: u32 = 14;
+pub const BPF_MAP_TYPE_SOCKMAP: u32 = 15;
+pub const BPF_MAP_TYPE_CPUMAP: u32 = 16;
+pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
+pub const BPF_MAP_TYPE_SOCKHASH: u32 = 18;
+pub const BPF_MAP_TYPE_CGROUP_STORAGE: u32 = 19;
+pub const BPF_MAP_TYPE_REUSEPORT_SOCKARRAY: u32 = 20;
+pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: u32 = 21;
+pub const BPF_MAP_TYPE_QUEUE: u32 = 22;
+pub const BPF_MAP_TYPE_STACK: u32 = 23;
+pub const BPF_MAP_TYPE_SK_STORAGE: u32 = 24;
+pub const BPF_MAP_TYPE_DEVMAP_HASH: u32 = 25;
+pub const BPF_MAP_TYPE_STRUCT_OPS: u32 = 26;
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+pub const BPF_MAP_TYPE_INODE_STORAGE: u32 = 28;
+pub const BPF_MAP_TYPE_TASK_STORAGE: u32 = 29;
+pub const BPF_MAP_TYPE_BLOOM_FILTER: u32 = 30;
+pub const BPF_MAP_TYPE_USER_RINGBUF: u32 = 31;
+pub const BPF_MAP_TYPE_CGRP_STORAGE: u32 = 32;
+pub const BPF_MAP_TYPE_ARENA: u32 = 33;
+
+// enum bpf_prog_type
+pub const BPF_PROG_TYPE_XDP: u32 = 6;
+
+// enum bpf_attach_type
+pub const BPF_XDP_DEVMAP: u32 = 38;
+pub const BPF_XDP_CPUMAP: u32 = 39;
+pub const BPF_XDP: u32 = 37;
+
+// BPF_PROG_LOAD prog_flags
+pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+// BPF_MAP_UPDATE_ELEM flags
+pub const BPF_ANY: u64 = 0;
+pub const BPF_NOEXIST: u64 = 1;
+pub const BPF_EXIST: u64 = 2;
+
+// BPF_MAP_CREATE map_flags
+pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
+
+/// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus the NUL.
+pub const BPF_OBJ_NAME_LEN: usize = 16;
+/// `BPF_TAG_SIZE`.
+pub const BPF_TAG_SIZE: usize = 8;
+
+// XDP attach flags, include/uapi/linux/if_link.h
+pub const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
+pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+pub const XDP_FLAGS_HW_MODE: u32 = 1 << 3;
+pub const XDP_FLAGS_REPLACE: u32 = 1 << 4;
+pub const XDP_FLAGS_MODES: u32 = XDP_FLAGS_SKB_MODE | XDP_FLAGS_DRV_MODE | XDP_FLAGS_HW_MODE;
+
+// IFLA_XDP_ATTACHED values (enum in if_link.h)
+pub const XDP_ATTACHED_NONE: u8 = 0;
+pub const XDP_ATTACHED_DRV: u8 = 1;
+pub const XDP_ATTACHED_SKB: u8 = 2;
+pub const XDP_ATTACHED_HW: u8 = 3;
+pub const XDP_ATTACHED_MULTI: u8 = 4;
+
+/// `BPF_FS_MAGIC` from include/uapi/linux/magic.h.
+pub const BPF_FS_MAGIC: i64 = 0xcafe4a11;

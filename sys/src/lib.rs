@@ -1,0 +1,18 @@
+//! The kernel boundary: `bpf(2)` commands, rtnetlink XDP attach/query/detach, bpffs,
+//! possible CPUs. The only crate of the project with `unsafe`; every descriptor it
+//! returns is an `OwnedFd` inside a typed wrapper.
+
+pub mod abi;
+mod bpf;
+pub mod bpffs;
+pub mod cpus;
+mod error;
+pub mod iface;
+pub mod map;
+pub mod netlink;
+pub mod obj;
+pub mod prog;
+
+pub use error::SysError;
+pub use map::{MapFd, MapInfo};
+pub use prog::{ProgFd, ProgInfo, ProgLoadError};

@@ -1,0 +1,242 @@
+//! Programs: load (with the verifier log on failure), describe.
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::abi::*;
+use crate::bpf::{bpf, bpf_fd, object_name, ptr, GetFdByIdAttr, InfoAttr, ProgLoadAttr};
+use crate::error::SysError;
+use crate::map::name_from_kernel;
+
+/// A program file descriptor.
+#[derive(Debug)]
+pub struct ProgFd(OwnedFd);
+
+impl ProgFd {
+    pub fn into_owned(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl AsFd for ProgFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for ProgFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// What `BPF_PROG_LOAD` needs.
+#[derive(Debug, Clone)]
+pub struct ProgLoad<'a> {
+    pub name: &'a str,
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub prog_flags: u32,
+    /// Instructions, 8 bytes each, already relocated.
+    pub insns: &'a [[u8; 8]],
+    pub license: &'a str,
+    pub kern_version: u32,
+}
+
+/// The kernel refused a program; `log` holds the verifier's log when it wrote one.
+#[derive(Debug)]
+pub struct ProgLoadError {
+    pub name: String,
+    pub errno: Errno,
+    pub log: String,
+}
+
+impl fmt::Display for ProgLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "BPF_PROG_LOAD for program {} failed: {} ({})",
+            self.name,
+            self.errno.desc(),
+            self.errno
+        )
+    }
+}
+
+impl std::error::Error for ProgLoadError {}
+
+/// The first verifier log buffer; grown when the kernel says the log did not fit.
+const INITIAL_LOG_SIZE: usize = 64 * 1024;
+/// The kernel caps `log_size` at `UINT_MAX >> 2`; stop well before that.
+const MAX_LOG_SIZE: usize = 256 * 1024 * 1024;
+/// `BPF_PROG_LOAD` can fail with EAGAIN when the verifier is interrupted; libbpf retries 5 times.
+const EAGAIN_RETRIES: usize = 5;
+/// `log_level` 1: the verifier's normal log.
+const LOG_LEVEL_VERIFIER: u32 = 1;
+
+fn load_once(
+    spec: &ProgLoad<'_>,
+    license: &[u8],
+    log: Option<&mut Vec<u8>>,
+) -> (Result<ProgFd, Errno>, u32) {
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: spec.insns.len() as u32,
+        insns: ptr(spec.insns.as_ptr()),
+        license: ptr(license.as_ptr()),
+        kern_version: spec.kern_version,
+        prog_flags: spec.prog_flags,
+        prog_name: object_name(spec.name),
+        expected_attach_type: spec.expected_attach_type,
+        ..Default::default()
+    };
+    if let Some(buffer) = log {
+        attr.log_level = LOG_LEVEL_VERIFIER;
+        attr.log_size = buffer.len() as u32;
+        attr.log_buf = ptr(buffer.as_mut_ptr());
+    }
+    let mut result = Err(Errno::EAGAIN);
+    for _ in 0..EAGAIN_RETRIES {
+        result = bpf_fd(BPF_PROG_LOAD, &mut attr)
+            .map(ProgFd)
+            .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)));
+        if result.as_ref().err() != Some(&Errno::EAGAIN) {
+            break;
+        }
+    }
+    (result, attr.log_true_size)
+}
+
+/// Loads a program. The first attempt asks for no log (the fast path); when the kernel
+/// refuses, the load is repeated with the verifier log on, growing the buffer until the
+/// whole log fits.
+pub fn prog_load(spec: &ProgLoad<'_>) -> Result<ProgFd, ProgLoadError> {
+    let mut license = spec.license.as_bytes().to_vec();
+    license.push(0);
+    let (first, _) = load_once(spec, &license, None);
+    let first_errno = match first {
+        Ok(fd) => return Ok(fd),
+        Err(errno) => errno,
+    };
+    let mut size = INITIAL_LOG_SIZE;
+    loop {
+        let mut buffer = vec![0u8; size];
+        let (result, true_size) = load_once(spec, &license, Some(&mut buffer));
+        match result {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOSPC) if size < MAX_LOG_SIZE => {
+                let needed = true_size as usize;
+                size = if needed > size { needed } else { size * 4 }.min(MAX_LOG_SIZE);
+            }
+            Err(errno) => {
+                let errno = if errno == Errno::ENOSPC {
+                    first_errno
+                } else {
+                    errno
+                };
+                return Err(ProgLoadError {
+                    name: spec.name.to_string(),
+                    errno,
+                    log: name_from_kernel(&buffer).trim_end().to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// `struct bpf_prog_info`, up to the fields this project reads.
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgInfo {
+    prog_type: u32,
+    id: u32,
+    tag: [u8; BPF_TAG_SIZE],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    name: [u8; BPF_OBJ_NAME_LEN],
+    ifindex: u32,
+    /// `gpl_compatible:1` and padding.
+    flags: u32,
+}
+
+/// What the kernel says about a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    pub name: String,
+    pub prog_type: u32,
+    pub tag: [u8; BPF_TAG_SIZE],
+    pub xlated_prog_len: u32,
+    /// Ids of the maps the program uses.
+    pub map_ids: Vec<u32>,
+}
+
+fn prog_info_into(prog: BorrowedFd<'_>, info: &mut BpfProgInfo) -> Result<(), SysError> {
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<BpfProgInfo>() as u32,
+        info: ptr(info as *mut BpfProgInfo),
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)
+        .map(drop)
+        .map_err(|error| SysError::new("BPF_OBJ_GET_INFO_BY_FD", "program", error))
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` on a program, including its map ids.
+pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
+    let mut info = BpfProgInfo::default();
+    prog_info_into(prog, &mut info)?;
+    let mut map_ids = vec![0u32; info.nr_map_ids as usize];
+    if !map_ids.is_empty() {
+        // Ask again with room for the ids; the kernel fills at most nr_map_ids of them.
+        let mut with_ids = BpfProgInfo {
+            nr_map_ids: map_ids.len() as u32,
+            map_ids: ptr(map_ids.as_mut_ptr()),
+            ..Default::default()
+        };
+        prog_info_into(prog, &mut with_ids)?;
+        map_ids.truncate(with_ids.nr_map_ids.min(map_ids.len() as u32) as usize);
+    }
+    Ok(ProgInfo {
+        id: info.id,
+        name: name_from_kernel(&info.name),
+        prog_type: info.prog_type,
+        tag: info.tag,
+        xlated_prog_len: info.xlated_prog_len,
+        map_ids,
+    })
+}
+
+/// Opens the program with kernel id `id` (`BPF_PROG_GET_FD_BY_ID`).
+pub fn prog_fd_by_id(id: u32) -> Result<ProgFd, SysError> {
+    let mut attr = GetFdByIdAttr {
+        id,
+        ..Default::default()
+    };
+    bpf_fd(BPF_PROG_GET_FD_BY_ID, &mut attr)
+        .map(ProgFd)
+        .map_err(|error| SysError::new("BPF_PROG_GET_FD_BY_ID", format!("program id {id}"), error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn prog_info_layout_matches_the_kernel() {
+        assert_eq!(offset_of!(BpfProgInfo, tag), 8);
+        assert_eq!(offset_of!(BpfProgInfo, nr_map_ids), 52);
+        assert_eq!(offset_of!(BpfProgInfo, map_ids), 56);
+        assert_eq!(offset_of!(BpfProgInfo, name), 64);
+        assert_eq!(offset_of!(BpfProgInfo, ifindex), 80);
+    }
+}
