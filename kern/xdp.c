@@ -50,12 +50,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stats_map SEC(".maps");
 
-/* ifindex -> ifindex for XDP_REDIRECT; the loader maps each attached interface to itself. */
+/*
+ * ifindex -> ifindex for XDP_REDIRECT; the loader maps each attached interface
+ * to itself. No program here redirects yet, so nothing in the kernel would
+ * hold this map once the loader exits: the pin keeps it (and the entries the
+ * loader wrote) for a program or a tool that redirects later.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(max_entries, 64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } if_redirect SEC(".maps");
 
 /*

@@ -110,10 +110,16 @@ fn pin_differences(spec: &MapSpec, info: &sys::MapInfo) -> Option<String> {
         info.max_entries.to_string(),
         spec.max_entries.to_string(),
     );
+    // The kernel adds BPF_F_RDONLY_PROG to every devmap it creates, so a devmap we
+    // created ourselves reports it; it is not a difference.
+    let kernel_added = match spec.map_type {
+        BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH => BPF_F_RDONLY_PROG,
+        _ => 0,
+    };
     compare(
         "flags",
-        format!("{:#x}", info.map_flags),
-        format!("{:#x}", spec.map_flags),
+        format!("{:#x}", info.map_flags & !kernel_added),
+        format!("{:#x}", spec.map_flags & !kernel_added),
     );
     (!differences.is_empty()).then(|| differences.join(", "))
 }
@@ -534,6 +540,15 @@ mod tests {
             btf_id: 0,
         };
         assert_eq!(pin_differences(&wanted, &info), None);
+        let mut devmap = wanted.clone();
+        devmap.map_type = BPF_MAP_TYPE_DEVMAP;
+        let mut devmap_info = info.clone();
+        devmap_info.map_type = BPF_MAP_TYPE_DEVMAP;
+        devmap_info.map_flags = BPF_F_RDONLY_PROG;
+        assert_eq!(pin_differences(&devmap, &devmap_info), None);
+        info.map_flags = BPF_F_RDONLY_PROG;
+        assert!(pin_differences(&wanted, &info).is_some());
+        info.map_flags = 0;
         info.value_size = 8;
         info.map_type = BPF_MAP_TYPE_ARRAY;
         assert_eq!(

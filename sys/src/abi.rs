@@ -67,6 +67,8 @@ pub const BPF_EXIST: u64 = 2;
 
 // BPF_MAP_CREATE map_flags
 pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
+/// Programs may only read the map. The kernel sets it on every devmap by itself.
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 
 /// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus the NUL.
 pub const BPF_OBJ_NAME_LEN: usize = 16;

@@ -1,0 +1,381 @@
+//! Kernel test support: a private pair of network namespaces joined by a veth pair,
+//! the binaries under test, and readers for what the kernel holds.
+//!
+//! Every name is unique per process and test, so tests run in parallel; `Drop`
+//! removes every namespace, interface and pin a test made, even when it fails.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sched::{setns, CloneFlags};
+
+/// The address of the XDP side (namespace A) and of the sender (namespace B).
+pub const XDP_SIDE_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+pub const SENDER_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const XDP_SIDE_MAC: &str = "52:54:27:99:00:01";
+const SENDER_MAC: &str = "52:54:27:99:00:02";
+/// Ethernet (14) + IPv4 (20) + UDP (8) headers: a UDP frame is this plus its payload.
+pub const UDP_FRAME_OVERHEAD: u64 = 14 + 20 + 8;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Fails the test unless it runs as root; kernel tests are `#[ignore]`d and only run when
+/// asked for (scripts/test.sh), so a missing privilege is an error, never a pass.
+pub fn require_root() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!(
+            "kernel tests need root: run scripts/test.sh as root or as a user with sudo (XDP_KERNEL_TESTS={})",
+            std::env::var("XDP_KERNEL_TESTS").unwrap_or_default()
+        );
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("loader/ has a parent")
+        .to_path_buf()
+}
+
+/// kern/xdp.elf, which `make -C kern` builds.
+pub fn xdp_object() -> PathBuf {
+    let path = repo_root().join("kern/xdp.elf");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `make -C kern` (scripts/test.sh does this)",
+        path.display()
+    );
+    path
+}
+
+pub fn xdploader() -> &'static str {
+    env!("CARGO_BIN_EXE_xdploader")
+}
+
+pub fn statswatch() -> &'static str {
+    env!("CARGO_BIN_EXE_statswatch")
+}
+
+/// Runs a command and returns its output; panics only if it cannot be started.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"))
+}
+
+/// Runs a command that must succeed and returns its stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let output = run(program, args);
+    assert!(
+        output.status.success(),
+        "{program} {} failed ({}):\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
+}
+
+/// Two namespaces joined by a veth pair: `xdp_if` in `xdp_ns` (where programs attach)
+/// and `sender_if` in `sender_ns`. IPv6 is off and neighbours are static, so the only
+/// frames that arrive are the ones a test sends.
+pub struct TestNet {
+    pub xdp_ns: String,
+    pub sender_ns: String,
+    pub xdp_if: String,
+    pub sender_if: String,
+    /// A private pin directory under /sys/fs/bpf.
+    pub pin_dir: PathBuf,
+}
+
+impl TestNet {
+    pub fn new() -> TestNet {
+        require_root();
+        let pid = std::process::id();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let net = TestNet {
+            xdp_ns: format!("xdpt-{pid}-{id}-a"),
+            sender_ns: format!("xdpt-{pid}-{id}-b"),
+            // Interface names are at most 15 bytes.
+            xdp_if: format!("xt{}x{id}a", pid % 1_000_000),
+            sender_if: format!("xt{}x{id}b", pid % 1_000_000),
+            pin_dir: PathBuf::from(format!("/sys/fs/bpf/xdpt-{pid}-{id}")),
+        };
+        // From here on, Drop cleans up whatever part of this was made.
+        net.setup();
+        net
+    }
+
+    fn setup(&self) {
+        ensure_bpffs();
+        for ns in [&self.xdp_ns, &self.sender_ns] {
+            run_ok("ip", &["netns", "add", ns]);
+            for key in ["all", "default"] {
+                run_ok(
+                    "ip",
+                    &[
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-qw",
+                        &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
+                    ],
+                );
+            }
+        }
+        run_ok(
+            "ip",
+            &[
+                "link",
+                "add",
+                &self.xdp_if,
+                "netns",
+                &self.xdp_ns,
+                "address",
+                XDP_SIDE_MAC,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &self.sender_if,
+                "netns",
+                &self.sender_ns,
+                "address",
+                SENDER_MAC,
+            ],
+        );
+        let sides = [
+            (
+                &self.xdp_ns,
+                &self.xdp_if,
+                XDP_SIDE_IP,
+                SENDER_IP,
+                SENDER_MAC,
+            ),
+            (
+                &self.sender_ns,
+                &self.sender_if,
+                SENDER_IP,
+                XDP_SIDE_IP,
+                XDP_SIDE_MAC,
+            ),
+        ];
+        for (ns, interface, own, peer, peer_mac) in sides {
+            run_ok(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{own}/24"),
+                    "dev",
+                    interface,
+                ],
+            );
+            run_ok("ip", &["-n", ns, "link", "set", "dev", interface, "up"]);
+            run_ok("ip", &["-n", ns, "link", "set", "dev", "lo", "up"]);
+            run_ok(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "neigh",
+                    "replace",
+                    &peer.to_string(),
+                    "lladdr",
+                    peer_mac,
+                    "dev",
+                    interface,
+                    "nud",
+                    "permanent",
+                ],
+            );
+        }
+    }
+
+    /// Runs a command inside the XDP namespace (network only; bpffs stays visible).
+    pub fn in_xdp_ns(&self, program: &str, args: &[&str]) -> Output {
+        let netns = format!("--net=/run/netns/{}", self.xdp_ns);
+        let mut all = vec![netns.as_str(), program];
+        all.extend_from_slice(args);
+        run("nsenter", &all)
+    }
+
+    /// `xdploader -file kern/xdp.elf -i <xdp_if> -pin-path <pin_dir>` plus `extra`.
+    pub fn load(&self, extra: &[&str]) -> Output {
+        let object = xdp_object();
+        let pin_dir = self.pin_dir.display().to_string();
+        let mut args = vec![
+            "-file",
+            object.to_str().expect("utf-8 path"),
+            "-i",
+            &self.xdp_if,
+            "-pin-path",
+            &pin_dir,
+        ];
+        args.extend_from_slice(extra);
+        self.in_xdp_ns(xdploader(), &args)
+    }
+
+    pub fn load_ok(&self) -> String {
+        let output = self.load(&[]);
+        assert!(
+            output.status.success(),
+            "xdploader failed ({}):\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn pin(&self, name: &str) -> PathBuf {
+        self.pin_dir.join(name)
+    }
+
+    /// The XDP program attached to `xdp_if`, as `ip -j link` reports it: (mode, prog id).
+    pub fn attached(&self) -> Option<(u64, u64)> {
+        let out = run_ok(
+            "ip",
+            &[
+                "-n",
+                &self.xdp_ns,
+                "-j",
+                "link",
+                "show",
+                "dev",
+                &self.xdp_if,
+            ],
+        );
+        let link = json(&out);
+        let xdp = link.get(0)?.get("xdp")?;
+        Some((
+            xdp.get("mode")?.as_u64()?,
+            xdp.get("prog")?.get("id")?.as_u64()?,
+        ))
+    }
+
+    /// Sends `count` UDP datagrams of `payload` bytes from the sender namespace to the
+    /// XDP side. Bounded by count; each send is a local, non-blocking veth transmit.
+    pub fn send_udp(&self, count: usize, payload: usize) {
+        let netns =
+            File::open(format!("/run/netns/{}", self.sender_ns)).expect("open sender netns");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // Only this thread moves into the sender namespace.
+                    setns(&netns, CloneFlags::CLONE_NEWNET)
+                        .expect("setns into the sender namespace");
+                    let socket = UdpSocket::bind(SocketAddrV4::new(SENDER_IP, 0))
+                        .expect("bind in sender namespace");
+                    let data = vec![0xa5u8; payload];
+                    for _ in 0..count {
+                        socket
+                            .send_to(&data, SocketAddrV4::new(XDP_SIDE_IP, 9))
+                            .expect("send UDP datagram");
+                    }
+                })
+                .join()
+                .expect("sender thread");
+        });
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its veth end, the pair, and the XDP attachment.
+        for ns in [&self.xdp_ns, &self.sender_ns] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+/// Mounts bpffs at /sys/fs/bpf when it is not there yet.
+pub fn ensure_bpffs() {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts.lines().any(|line| {
+        line.split_whitespace().nth(1) == Some("/sys/fs/bpf")
+            && line.split_whitespace().nth(2) == Some("bpf")
+    }) {
+        let _ = run("mount", &["-t", "bpf", "bpf", "/sys/fs/bpf"]);
+    }
+}
+
+/// statswatch's five lines as (packets, bytes) per action.
+pub fn statswatch_counts(pin: &Path) -> Vec<(u64, u64)> {
+    let out = run_ok(statswatch(), &["-file", pin.to_str().expect("utf-8 path")]);
+    out.lines()
+        .skip(1)
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            // "XDP_PASS:     7 packets / 574 bytes"
+            let packets = words[1].parse().expect("packet count");
+            let bytes = words[4].parse().expect("byte count");
+            (packets, bytes)
+        })
+        .collect()
+}
+
+fn hex_u64(bytes: &[serde_json::Value]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .enumerate()
+        .fold(0u64, |total, (index, byte)| {
+            let text = byte.as_str().expect("hex byte");
+            let value = u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex byte");
+            total | value << (8 * index)
+        })
+}
+
+/// The same sums, read with `bpftool -j map dump` (per-CPU values added up here).
+pub fn bpftool_counts(pin: &Path) -> Vec<(u64, u64)> {
+    let out = run_ok(
+        "bpftool",
+        &[
+            "-j",
+            "map",
+            "dump",
+            "pinned",
+            pin.to_str().expect("utf-8 path"),
+        ],
+    );
+    let entries = json(&out);
+    let mut counts = vec![(0u64, 0u64); entries.as_array().map_or(0, Vec::len)];
+    for entry in entries.as_array().expect("array of entries") {
+        let key = hex_u64(entry["key"].as_array().expect("key bytes")) as usize;
+        for cpu in entry["values"].as_array().expect("per-CPU values") {
+            let value = cpu["value"].as_array().expect("value bytes");
+            counts[key].0 += hex_u64(&value[0..8]);
+            counts[key].1 += hex_u64(&value[8..16]);
+        }
+    }
+    counts
+}
+
+/// Polls `condition` every 20 ms for at most `limit`.
+pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
