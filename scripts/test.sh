@@ -53,7 +53,7 @@ fi
 
 find_cargo
 cd "$XDP_REPO_ROOT"
-make -C kern
+make -C kern all debug
 make -C elf/tests/fixtures
 
 harness_args=()
@@ -76,7 +76,19 @@ none)
 esac
 
 status=0
-"$CARGO" test --workspace "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" || status=$?
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+"$CARGO" test --workspace "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole run: the sum of every test binary's result line.
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed/) passed += $i
+            if ($(i + 1) ~ /^failed/) failed += $i
+            if ($(i + 1) ~ /^ignored/) ignored += $i
+        }
+    }
+    END { printf "summary: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
 
 if [ "$privilege" = none ]; then
     cat >&2 <<'EOF'

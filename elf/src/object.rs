@@ -134,10 +134,17 @@ impl Object {
         let mut symbols: BTreeMap<usize, SymbolInfo> = BTreeMap::new();
         for symbol in file.symbols() {
             let raw = symbol.elf_symbol();
+            let mut name = symbol.name().map_err(elf_error)?.to_string();
+            // Section symbols are nameless; errors should name the section instead.
+            if name.is_empty() && raw.st_type() == STT_SECTION {
+                if let Some(index) = symbol.section_index() {
+                    name = name_of(index.0);
+                }
+            }
             symbols.insert(
                 symbol.index().0,
                 SymbolInfo {
-                    name: symbol.name().map_err(elf_error)?.to_string(),
+                    name,
                     section: symbol.section_index().map(|index| index.0),
                     value: symbol.address(),
                     size: symbol.size(),

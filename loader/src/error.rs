@@ -204,11 +204,11 @@ impl fmt::Display for LoadError {
                 "program {program} belongs in slot {slot} of {map}, which has only {max_entries} slots; rename the program or enlarge the map"
             ),
             LoadError::MapCreate { map, error } if error.is_permission() => {
-                write!(f, "the kernel refused to create map {map} ({}): {NEED_ROOT}", error.errno)
+                write!(f, "the kernel refused to create map {map} ({:?}): {NEED_ROOT}", error.errno)
             }
             LoadError::MapCreate { map, error } => write!(
                 f,
-                "the kernel refused to create map {map}: {} ({}); check its type, sizes and max_entries",
+                "the kernel refused to create map {map}: {} ({:?}); check its type, sizes and max_entries",
                 error.errno.desc(),
                 error.errno
             ),
@@ -233,20 +233,20 @@ impl fmt::Display for LoadError {
             }
             LoadError::ProgLoad(error) => write!(
                 f,
-                "the kernel's verifier rejected program {}: {} ({}); the verifier log follows",
+                "the kernel's verifier rejected program {}: {} ({:?}); the verifier log follows",
                 error.name,
                 error.errno.desc(),
                 error.errno
             ),
             LoadError::MapUpdate { map, what, error } => write!(
                 f,
-                "cannot {what} in map {map}: {} ({})",
+                "cannot {what} in map {map}: {} ({:?})",
                 error.errno.desc(),
                 error.errno
             ),
             LoadError::Pin { map, path, error } => write!(
                 f,
-                "cannot pin map {map} at {}: {} ({}); check that the directory is on a bpffs mount and no other file has that name",
+                "cannot pin map {map} at {}: {} ({:?}); check that the directory is on a bpffs mount and no other file has that name",
                 path.display(),
                 error.errno.desc(),
                 error.errno
@@ -268,7 +268,7 @@ impl fmt::Display for LoadError {
             } => {
                 write!(
                     f,
-                    "the kernel refused to attach XDP to {interface} in {mode} mode: {} ({})",
+                    "the kernel refused to attach XDP to {interface} in {mode} mode: {} ({:?})",
                     error.errno.desc(),
                     error.errno
                 )?;

@@ -34,7 +34,7 @@ impl fmt::Display for SysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} for {} failed: {} ({})",
+            "{} for {} failed: {} ({:?})",
             self.op,
             self.subject,
             self.errno.desc(),

@@ -57,7 +57,7 @@ impl fmt::Display for ProgLoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "BPF_PROG_LOAD for program {} failed: {} ({})",
+            "BPF_PROG_LOAD for program {} failed: {} ({:?})",
             self.name,
             self.errno.desc(),
             self.errno

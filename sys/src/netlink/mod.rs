@@ -27,7 +27,7 @@ impl fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} on interface index {} failed: {} ({})",
+            "{} on interface index {} failed: {} ({:?})",
             self.op,
             self.ifindex,
             self.errno.desc(),
