@@ -1,7 +1,9 @@
 //! Malformed input: clear errors, never a panic.
 
+mod common;
+use common::read_object;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 
 use elf::{Object, ParseError};
 
@@ -19,19 +21,6 @@ const OBJECTS: [&str; 4] = [
 
 fn xdp_elf() -> Vec<u8> {
     read_object("kern/xdp.elf")
-}
-
-/// Reads a build output of the repository, or says how to build it.
-fn read_object(relative: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative);
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error}; build it first: make -C kern && make -C elf/tests/fixtures (scripts/test.sh does this)",
-            path.display()
-        )
-    })
 }
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.

@@ -1,8 +1,10 @@
 //! Parses the sample program `kern/xdp.elf` (and its `-DDEBUG` build) and checks
 //! every map, program and relocation against what `kern/xdp.c` declares.
 
+mod common;
+use common::read_object;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use elf::insn::BPF_FUNC_TAIL_CALL;
 use elf::{
@@ -13,19 +15,6 @@ use elf::{
 const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const BPF_MAP_TYPE_DEVMAP: u32 = 14;
-
-/// Reads a build output of the repository, or says how to build it.
-fn read_object(relative: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(relative);
-    std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error}; build it first: make -C kern && make -C elf/tests/fixtures (scripts/test.sh does this)",
-            path.display()
-        )
-    })
-}
 
 fn parse(relative: &str) -> Object {
     let data = read_object(relative);

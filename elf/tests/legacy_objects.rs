@@ -1,8 +1,10 @@
 //! Legacy `maps`-section objects (elf/tests/fixtures): the classic 20-byte
 //! `struct bpf_map_def` and goebpf's 40-byte definition with `persistent_path`.
 
+mod common;
+use common::read_object;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use elf::{MapOrigin, MapSpec, Object, Pinning, RelocTarget, SectionKind};
 
@@ -13,15 +15,7 @@ const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const BPF_F_NO_PREALLOC: u32 = 1;
 
 fn parse_fixture(name: &str) -> Object {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let data = std::fs::read(&path).unwrap_or_else(|error| {
-        panic!(
-            "{}: {error}; build it first: make -C kern && make -C elf/tests/fixtures (scripts/test.sh does this)",
-            path.display()
-        )
-    });
+    let data = read_object(&format!("elf/tests/fixtures/{name}"));
     Object::parse(&data).unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 

@@ -1,5 +1,24 @@
 //! Command-line conventions shared by both binaries.
 
+use std::process::ExitCode;
+
+use crate::ExitKind;
+
+/// Parses the process's arguments (Go-style flags accepted) into `T`. On `--help` or
+/// `--version` the text is printed and `Err(SUCCESS)` returned; on a usage error clap's
+/// message is printed and `Err` carries the usage exit code.
+pub fn parse_args<T: clap::Parser>() -> Result<T, ExitCode> {
+    T::try_parse_from(normalize_go_flags(std::env::args())).map_err(|error| {
+        let usage_error = error.use_stderr();
+        let _ = error.print();
+        if usage_error {
+            ExitCode::from(ExitKind::Usage as u8)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Turns Go-style single-dash long flags (`-file x`, `-pin-path=y`) into clap's `--file`,
 /// leaving single-letter flags (`-i`), `--long` flags, values and `-` alone.
 pub fn normalize_go_flags<I: IntoIterator<Item = String>>(args: I) -> Vec<String> {

@@ -34,18 +34,9 @@ struct Failure {
 }
 
 fn main() -> ExitCode {
-    let argv = loader::cli::normalize_go_flags(std::env::args());
-    let args = match Args::try_parse_from(argv) {
+    let args: Args = match loader::cli::parse_args() {
         Ok(args) => args,
-        Err(error) => {
-            let usage_error = error.use_stderr();
-            let _ = error.print();
-            return if usage_error {
-                ExitCode::from(ExitKind::Usage as u8)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
-use loader::{ExitKind, LoadError};
+use loader::LoadError;
 use sys::abi::{BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
 
 /// The map the original project writes each attached interface into.
@@ -67,18 +67,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv = loader::cli::normalize_go_flags(std::env::args());
-    let args = match Args::try_parse_from(argv) {
+    let args: Args = match loader::cli::parse_args() {
         Ok(args) => args,
-        Err(error) => {
-            let usage_error = error.use_stderr();
-            let _ = error.print();
-            return if usage_error {
-                ExitCode::from(ExitKind::Usage as u8)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
