@@ -7,6 +7,7 @@
 pub mod btf;
 mod error;
 pub mod insn;
+mod link;
 mod map;
 mod object;
 pub mod program;
@@ -14,8 +15,9 @@ pub mod reloc;
 pub mod section;
 
 pub use crate::error::ParseError;
-pub use crate::map::{MapOrigin, MapSpec, Pinning};
-pub use crate::object::{Object, EM_BPF};
+pub use crate::link::{LinkError, LinkedProgram, PlacedFunction};
+pub use crate::map::{DataKind, MapOrigin, MapSpec, Pinning};
+pub use crate::object::{CodeSection, Function, Object, EM_BPF};
 pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};
 pub use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature};
 pub use crate::section::{SectionInfo, SectionKind};

@@ -25,6 +25,19 @@ pub enum MapOrigin {
     BtfMaps,
     /// A `struct bpf_map_def` (or a longer variant) in `SEC("maps")`.
     Legacy { def_size: u64 },
+    /// Global variables: a `.data`, `.rodata*` or `.bss` section as a one-entry array.
+    GlobalData { kind: DataKind },
+}
+
+/// Which kind of global-data section a map holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// `.data*`: initialised, writable.
+    Data,
+    /// `.rodata*`: constants; read-only for programs and frozen after loading.
+    Rodata,
+    /// `.bss*`: zero-initialised, writable.
+    Bss,
 }
 
 /// One map as the object defines it.
@@ -46,7 +59,12 @@ pub struct MapSpec {
     /// ELF section index and offset of the definition: what relocations point at.
     pub section_index: usize,
     pub section_offset: u64,
+    /// The initial value of a global-data map (the section's bytes; zeros for `.bss`).
+    pub initial_value: Vec<u8>,
 }
+
+/// `BPF_MAP_TYPE_ARRAY`: what global-data sections become, as libbpf makes them.
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
 
 /// A symbol that names a definition inside a map section.
 #[derive(Debug, Clone)]
@@ -144,6 +162,7 @@ pub(crate) fn parse_legacy_maps(
                 origin: MapOrigin::Legacy { def_size },
                 section_index,
                 section_offset: symbol.offset,
+                initial_value: Vec::new(),
             };
             if def_size == GOEBPF_MAP_DEF_SIZE {
                 let inner = symbol.offset + GOEBPF_INNER_MAP_DEF;
@@ -263,6 +282,7 @@ pub(crate) fn parse_btf_maps(
             origin: MapOrigin::BtfMaps,
             section_index,
             section_offset: symbol.offset,
+            initial_value: Vec::new(),
         };
         let mut key_size = None;
         let mut value_size = None;
@@ -347,4 +367,31 @@ pub(crate) fn parse_btf_maps(
         maps.push(spec);
     }
     Ok(maps)
+}
+
+/// The map that holds a global-data section: one entry whose value is the section.
+pub(crate) fn global_data_map(
+    section_index: usize,
+    section: &str,
+    kind: DataKind,
+    contents: Vec<u8>,
+    btf: Option<&Btf>,
+) -> MapSpec {
+    MapSpec {
+        name: section.to_string(),
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: contents.len() as u32,
+        max_entries: 1,
+        map_flags: 0,
+        numa_node: None,
+        pinning: Pinning::None,
+        btf_key_type_id: None,
+        // The section's DATASEC describes the value, as libbpf does it.
+        btf_value_type_id: btf.and_then(|btf| btf.find_datasec(section)),
+        origin: MapOrigin::GlobalData { kind },
+        section_index,
+        section_offset: 0,
+        initial_value: contents,
+    }
 }

@@ -8,11 +8,15 @@ use object::{
 };
 
 use crate::btf::Btf;
+use crate::btf::BtfKind;
 use crate::error::ParseError;
 use crate::insn::{self, Insn, INSN_SIZE};
-use crate::map::{self, MapSpec, MapSymbol, PointerTarget};
+use crate::map::{self, DataKind, MapSpec, MapSymbol, PointerTarget};
 use crate::program::{program_type_for_section, ProgramSpec, ProgramType};
-use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature, R_BPF_64_32, R_BPF_64_64};
+use crate::reloc::{
+    RelocTarget, Relocation, UnsupportedFeature, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, R_BPF_64_32,
+    R_BPF_64_64,
+};
 use crate::section::{classify, SectionInfo, SectionKind};
 
 /// `EM_BPF` from include/uapi/linux/elf-em.h.
@@ -42,6 +46,33 @@ pub struct Object {
     /// Maps in section order, then in offset order within a section.
     pub maps: Vec<MapSpec>,
     pub btf: Option<Btf>,
+    /// The `.BTF.ext` section as found (func_info, line_info, CO-RE relocations).
+    pub btf_ext: Option<Vec<u8>>,
+    /// Every executable section (program sections and `.text`) with its functions and
+    /// relocations: what programs are linked from.
+    pub code: Vec<CodeSection>,
+}
+
+/// An executable section: instructions, the functions in it, and its relocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeSection {
+    pub index: usize,
+    pub name: String,
+    pub insns: Vec<Insn>,
+    /// Function symbols (global and static), in offset order.
+    pub functions: Vec<Function>,
+    /// Relocations keyed by the section-relative index of the instruction they patch,
+    /// including calls inside the section that need no ELF relocation.
+    pub relocations: BTreeMap<usize, Relocation>,
+}
+
+/// A function symbol inside a code section, in instructions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub start: usize,
+    pub len: usize,
+    pub global: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +253,32 @@ impl Object {
             found.sort_by_key(|map| map.section_offset);
             maps.extend(found);
         }
+        // Global data: one array map per non-empty data section, after the declared maps.
+        for info in &sections {
+            if info.kind != SectionKind::Data || info.size == 0 {
+                continue;
+            }
+            let kind = data_kind(&info.name);
+            let contents = if kind == DataKind::Bss {
+                let size = usize::try_from(info.size)
+                    .ok()
+                    .filter(|&size| size <= MAX_DATA_SECTION);
+                let size = size.ok_or_else(|| ParseError::Section {
+                    section: info.name.clone(),
+                    reason: format!("{} bytes is larger than a map value can be", info.size),
+                })?;
+                vec![0u8; size]
+            } else {
+                section_data(info.index)?.to_vec()
+            };
+            maps.push(map::global_data_map(
+                info.index,
+                &info.name,
+                kind,
+                contents,
+                btf.as_ref(),
+            ));
+        }
         let mut seen = HashSet::new();
         if let Some(duplicate) = maps.iter().find(|map| !seen.insert(map.name.as_str())) {
             return Err(ParseError::Symbol {
@@ -235,16 +292,26 @@ impl Object {
             .enumerate()
             .map(|(index, map)| ((map.section_index, map.section_offset), index))
             .collect();
+        let data_map_of: HashMap<usize, usize> = maps
+            .iter()
+            .enumerate()
+            .filter(|(_, map)| matches!(map.origin, crate::map::MapOrigin::GlobalData { .. }))
+            .map(|(index, map)| (map.section_index, index))
+            .collect();
+        let context = RelocContext {
+            kind_of: &kind_of,
+            name_of: &name_of,
+            map_at: &map_at,
+            data_map_of: &data_map_of,
+            btf: btf.as_ref(),
+        };
 
-        // Programs: each global function in an executable section.
-        let mut programs = Vec::new();
+        // Code: every executable section, with its functions and relocations.
+        let mut code = Vec::new();
         for info in &sections {
-            if info.kind != SectionKind::Program {
+            if !matches!(info.kind, SectionKind::Program | SectionKind::Text) {
                 continue;
             }
-            let Some(program_type) = program_type_for_section(&info.name) else {
-                continue;
-            };
             let data = section_data(info.index)?;
             if data.len() % INSN_SIZE != 0 {
                 return Err(ParseError::Section {
@@ -256,10 +323,11 @@ impl Object {
                 });
             }
             let insns = insn::decode(data);
-            let mut found = section_programs(info, &insns, &symbols, program_type)?;
+            let functions = section_functions(info, insns.len(), &symbols)?;
             let section = file
                 .section_by_index(object::SectionIndex(info.index))
                 .map_err(elf_error)?;
+            let mut relocations = BTreeMap::new();
             for (offset, relocation) in section.relocations() {
                 let RelocationTarget::Symbol(symbol_index) = relocation.target() else {
                     return Err(ParseError::Relocation {
@@ -285,43 +353,55 @@ impl Object {
                     symbol: symbol.name.clone(),
                     reason,
                 };
-                let Some(program) = found.iter_mut().find(|program| {
-                    offset >= program.section_offset
-                        && offset < program.section_offset + program.size_bytes() as u64
-                }) else {
-                    return Err(relocation_error(
-                        "its offset is not inside any program of the section".into(),
-                    ));
-                };
-                if (offset - program.section_offset) % INSN_SIZE as u64 != 0 {
+                if offset % INSN_SIZE as u64 != 0 {
                     return Err(relocation_error(
                         "its offset is not on an instruction boundary".into(),
                     ));
                 }
-                let insn_index = ((offset - program.section_offset) / INSN_SIZE as u64) as usize;
-                let insn = program.insns[insn_index];
-                let target = classify_relocation(
-                    r_type,
-                    insn,
-                    symbol,
-                    &|index| kind_of(index),
-                    &|index| name_of(index),
-                    &map_at,
-                )
-                .map_err(relocation_error)?;
-                program.relocations.push(Relocation {
+                let insn_index = usize::try_from(offset / INSN_SIZE as u64)
+                    .ok()
+                    .filter(|&index| index < insns.len())
+                    .ok_or_else(|| {
+                        relocation_error("its offset is past the end of the section".into())
+                    })?;
+                let target = classify_relocation(r_type, insns[insn_index], symbol, &context)
+                    .map_err(relocation_error)?;
+                relocations.insert(
                     insn_index,
-                    symbol: symbol.name.clone(),
-                    target,
-                });
+                    Relocation {
+                        insn_index,
+                        symbol: symbol.name.clone(),
+                        target,
+                    },
+                );
             }
-            for program in &mut found {
-                program
-                    .relocations
-                    .sort_by_key(|relocation| relocation.insn_index);
-            }
-            programs.extend(found);
+            add_local_calls(info, &insns, &functions, &mut relocations)?;
+            code.push(CodeSection {
+                index: info.index,
+                name: info.name.clone(),
+                insns,
+                functions,
+                relocations,
+            });
         }
+
+        // Programs: each global function in a program section.
+        let mut programs = Vec::new();
+        for section in &code {
+            let Some(program_type) = program_type_for_section(&section.name) else {
+                continue;
+            };
+            if section.name == ".text" {
+                continue;
+            }
+            programs.extend(section_programs(section, program_type));
+        }
+
+        let btf_ext = sections
+            .iter()
+            .find(|info| info.kind == SectionKind::BtfExt)
+            .map(|info| section_data(info.index).map(<[u8]>::to_vec))
+            .transpose()?;
 
         Ok(Object {
             license,
@@ -330,7 +410,14 @@ impl Object {
             programs,
             maps,
             btf,
+            btf_ext,
+            code,
         })
+    }
+
+    /// The code section with ELF index `index`.
+    pub fn code_section(&self, index: usize) -> Option<&CodeSection> {
+        self.code.iter().find(|section| section.index == index)
     }
 
     /// The program called `name`.
@@ -344,40 +431,35 @@ impl Object {
     }
 }
 
-/// Splits an executable section into programs by its global function symbols.
-fn section_programs(
-    info: &SectionInfo,
-    insns: &[Insn],
-    symbols: &BTreeMap<usize, SymbolInfo>,
-    program_type: ProgramType,
-) -> Result<Vec<ProgramSpec>, ParseError> {
-    let mut functions: Vec<&SymbolInfo> = symbols
-        .values()
-        .filter(|symbol| {
-            symbol.section == Some(info.index)
-                && symbol.st_type == STT_FUNC
-                && symbol.st_bind != STB_LOCAL
-        })
-        .collect();
-    functions.sort_by_key(|symbol| symbol.value);
-    let section_size = (insns.len() * INSN_SIZE) as u64;
-    if functions.is_empty() {
-        // Objects built without function symbols: the whole section is one program.
-        if insns.is_empty() {
-            return Ok(Vec::new());
-        }
-        return Ok(vec![ProgramSpec {
-            name: info.name.replace(['/', '.'], "_"),
-            section: info.name.clone(),
-            program_type,
-            section_offset: 0,
-            insns: insns.to_vec(),
-            relocations: Vec::new(),
-        }]);
+/// The largest global-data section we turn into a map value (the kernel's own limit for
+/// an array value is `KMALLOC_MAX_SIZE`; this keeps a hostile `.bss` size from allocating).
+const MAX_DATA_SECTION: usize = 1 << 26;
+
+fn data_kind(section: &str) -> DataKind {
+    if section.starts_with(".rodata") {
+        DataKind::Rodata
+    } else if section.starts_with(".bss") {
+        DataKind::Bss
+    } else {
+        DataKind::Data
     }
-    let mut programs = Vec::with_capacity(functions.len());
+}
+
+/// The function symbols of a code section, checked to lie inside it, in offset order.
+fn section_functions(
+    info: &SectionInfo,
+    insn_count: usize,
+    symbols: &BTreeMap<usize, SymbolInfo>,
+) -> Result<Vec<Function>, ParseError> {
+    let mut found: Vec<&SymbolInfo> = symbols
+        .values()
+        .filter(|symbol| symbol.section == Some(info.index) && symbol.st_type == STT_FUNC)
+        .collect();
+    found.sort_by_key(|symbol| symbol.value);
+    let section_size = (insn_count * INSN_SIZE) as u64;
+    let mut functions: Vec<Function> = Vec::with_capacity(found.len());
     let mut previous_end = 0u64;
-    for symbol in functions {
+    for symbol in found {
         let bad = |reason: String| ParseError::Symbol {
             section: info.name.clone(),
             symbol: symbol.name.clone(),
@@ -407,29 +489,103 @@ fn section_programs(
             return Err(bad("it overlaps the previous function".into()));
         }
         previous_end = end;
-        let first = (symbol.value / INSN_SIZE as u64) as usize;
-        let last = (end / INSN_SIZE as u64) as usize;
-        programs.push(ProgramSpec {
+        functions.push(Function {
             name: symbol.name.clone(),
-            section: info.name.clone(),
-            program_type,
-            section_offset: symbol.value,
-            insns: insns[first..last].to_vec(),
-            relocations: Vec::new(),
+            start: (symbol.value / INSN_SIZE as u64) as usize,
+            len: (symbol.size / INSN_SIZE as u64) as usize,
+            global: symbol.st_bind != STB_LOCAL,
         });
     }
-    Ok(programs)
+    Ok(functions)
+}
+
+/// The programs of a program section: its global functions, or the whole section when
+/// it has no function symbols at all (objects from old compilers).
+fn section_programs(section: &CodeSection, program_type: ProgramType) -> Vec<ProgramSpec> {
+    let program = |name: String, start: usize, len: usize| {
+        let relocations = section
+            .relocations
+            .range(start..start + len)
+            .map(|(&index, relocation)| Relocation {
+                insn_index: index - start,
+                ..relocation.clone()
+            })
+            .collect();
+        ProgramSpec {
+            name,
+            section: section.name.clone(),
+            section_index: section.index,
+            program_type,
+            section_offset: (start * INSN_SIZE) as u64,
+            insns: section.insns[start..start + len].to_vec(),
+            relocations,
+        }
+    };
+    if section.functions.is_empty() {
+        if section.insns.is_empty() {
+            return Vec::new();
+        }
+        return vec![program(
+            section.name.replace(['/', '.'], "_"),
+            0,
+            section.insns.len(),
+        )];
+    }
+    section
+        .functions
+        .iter()
+        .filter(|function| function.global)
+        .map(|function| program(function.name.clone(), function.start, function.len))
+        .collect()
+}
+
+/// What relocation classification needs to know about the rest of the object.
+struct RelocContext<'a> {
+    kind_of: &'a dyn Fn(usize) -> Option<SectionKind>,
+    name_of: &'a dyn Fn(usize) -> String,
+    map_at: &'a HashMap<(usize, u64), usize>,
+    data_map_of: &'a HashMap<usize, usize>,
+    btf: Option<&'a Btf>,
+}
+
+/// Which kind of extern an undefined symbol is, from the BTF DATASEC that lists it.
+fn extern_kind(symbol: &str, btf: Option<&Btf>) -> UnsupportedFeature {
+    let in_datasec = |datasec: &str| -> bool {
+        let Some(btf) = btf else { return false };
+        let Some(BtfKind::Datasec { vars, .. }) = btf
+            .find_datasec(datasec)
+            .and_then(|id| btf.get(id))
+            .map(|ty| &ty.kind)
+        else {
+            return false;
+        };
+        vars.iter().any(|var| btf.name(var.type_id) == Ok(symbol))
+    };
+    if in_datasec(".kconfig") {
+        UnsupportedFeature::Kconfig
+    } else if in_datasec(".ksyms") {
+        UnsupportedFeature::Ksym
+    } else {
+        UnsupportedFeature::Extern
+    }
 }
 
 fn classify_relocation(
     r_type: u32,
     insn: Insn,
     symbol: &SymbolInfo,
-    kind_of: &dyn Fn(usize) -> Option<SectionKind>,
-    name_of: &dyn Fn(usize) -> String,
-    map_at: &HashMap<(usize, u64), usize>,
+    context: &RelocContext<'_>,
 ) -> Result<RelocTarget, String> {
     let unsupported = |feature| Ok(RelocTarget::Unsupported { feature });
+    let code_target = |section: usize, byte_offset: i64| -> Result<usize, String> {
+        if byte_offset < 0 || byte_offset % INSN_SIZE as i64 != 0 {
+            return Err(format!(
+                "it points at byte {byte_offset} of section `{}`, not at an instruction",
+                (context.name_of)(section)
+            ));
+        }
+        Ok((byte_offset / INSN_SIZE as i64) as usize)
+    };
     match r_type {
         R_BPF_64_64 => {
             if !insn.is_ld_imm64() {
@@ -439,9 +595,9 @@ fn classify_relocation(
                 ));
             }
             let Some(section) = symbol.section else {
-                return unsupported(UnsupportedFeature::Extern);
+                return unsupported(extern_kind(&symbol.name, context.btf));
             };
-            match kind_of(section) {
+            match (context.kind_of)(section) {
                 Some(SectionKind::BtfMaps | SectionKind::LegacyMaps) => {
                     // A section symbol carries the definition's offset in the immediate.
                     let offset = if symbol.st_type == STT_SECTION {
@@ -449,31 +605,130 @@ fn classify_relocation(
                     } else {
                         symbol.value
                     };
-                    map_at
+                    context
+                        .map_at
                         .get(&(section, offset))
                         .map(|&map_index| RelocTarget::Map { map_index })
                         .ok_or_else(|| {
                             format!(
                                 "no map is defined at offset {offset} of section `{}`",
-                                name_of(section)
+                                (context.name_of)(section)
                             )
                         })
                 }
-                Some(SectionKind::Data) => unsupported(UnsupportedFeature::GlobalData {
-                    section: name_of(section),
-                }),
+                Some(SectionKind::Data) => {
+                    let map_index = *context.data_map_of.get(&section).ok_or_else(|| {
+                        format!(
+                            "it points into the empty data section `{}`",
+                            (context.name_of)(section)
+                        )
+                    })?;
+                    // libbpf: the variable's offset plus the addend clang left in the immediate.
+                    let offset = symbol
+                        .value
+                        .checked_add(insn.imm as u32 as u64)
+                        .and_then(|offset| u32::try_from(offset).ok())
+                        .ok_or_else(|| "its offset does not fit in 32 bits".to_string())?;
+                    Ok(RelocTarget::MapValue { map_index, offset })
+                }
                 Some(SectionKind::Program | SectionKind::Text) => {
-                    unsupported(UnsupportedFeature::FunctionPointer)
+                    let byte_offset = symbol.value as i64 + i64::from(insn.imm);
+                    Ok(RelocTarget::FuncAddr {
+                        section_index: section,
+                        target_insn: code_target(section, byte_offset)?,
+                    })
                 }
                 _ => Err(format!(
                     "it points into section `{}`, which holds no maps, data or code",
-                    name_of(section)
+                    (context.name_of)(section)
                 )),
             }
         }
-        R_BPF_64_32 => unsupported(UnsupportedFeature::BpfToBpfCall),
+        R_BPF_64_32 => {
+            if insn.code != crate::insn::CALL {
+                return Err(format!(
+                    "R_BPF_64_32 must patch a call instruction, found opcode {:#04x}",
+                    insn.code
+                ));
+            }
+            let Some(section) = symbol.section else {
+                return unsupported(UnsupportedFeature::Ksym);
+            };
+            match (context.kind_of)(section) {
+                Some(SectionKind::Program | SectionKind::Text) => {
+                    // The immediate counts instructions from the symbol, minus one.
+                    let byte_offset =
+                        symbol.value as i64 + (i64::from(insn.imm) + 1) * INSN_SIZE as i64;
+                    Ok(RelocTarget::Call {
+                        section_index: section,
+                        target_insn: code_target(section, byte_offset)?,
+                    })
+                }
+                _ => Err(format!(
+                    "a call into section `{}`, which holds no code",
+                    (context.name_of)(section)
+                )),
+            }
+        }
         other => unsupported(UnsupportedFeature::RelocationType { r_type: other }),
     }
+}
+
+/// Calls and function addresses inside one section need no ELF relocation: their
+/// immediates are already relative. Record them like relocated ones.
+fn add_local_calls(
+    info: &SectionInfo,
+    insns: &[Insn],
+    functions: &[Function],
+    relocations: &mut BTreeMap<usize, Relocation>,
+) -> Result<(), ParseError> {
+    let mut index = 0;
+    while index < insns.len() {
+        let insn = insns[index];
+        let step = if insn.is_ld_imm64() { 2 } else { 1 };
+        let is_call = insn.code == crate::insn::CALL && insn.src_reg() == BPF_PSEUDO_CALL;
+        let is_func = insn.is_ld_imm64() && insn.src_reg() == BPF_PSEUDO_FUNC;
+        if (is_call || is_func) && !relocations.contains_key(&index) {
+            let target = index as i64 + i64::from(insn.imm) + 1;
+            let target = usize::try_from(target)
+                .ok()
+                .filter(|&target| target < insns.len())
+                .ok_or_else(|| ParseError::Relocation {
+                    section: info.name.clone(),
+                    offset: (index * INSN_SIZE) as u64,
+                    symbol: String::new(),
+                    reason: format!("its call target {target} is outside the section"),
+                })?;
+            let symbol = functions
+                .iter()
+                .find(|function| function.start == target)
+                .map_or_else(
+                    || format!("{}+{}", info.name, target * INSN_SIZE),
+                    |f| f.name.clone(),
+                );
+            let target = if is_call {
+                RelocTarget::Call {
+                    section_index: info.index,
+                    target_insn: target,
+                }
+            } else {
+                RelocTarget::FuncAddr {
+                    section_index: info.index,
+                    target_insn: target,
+                }
+            };
+            relocations.insert(
+                index,
+                Relocation {
+                    insn_index: index,
+                    symbol,
+                    target,
+                },
+            );
+        }
+        index += step;
+    }
+    Ok(())
 }
 
 /// Resolves the relocated pointers inside a legacy `maps` section (goebpf's `persistent_path`).

@@ -136,8 +136,9 @@ pub fn program_type_for_section(section: &str) -> Option<ProgramType> {
 pub struct ProgramSpec {
     /// The function symbol's name; the kernel keeps the first 15 bytes.
     pub name: String,
-    /// The ELF section the program lives in.
+    /// The ELF section the program lives in, by name and index.
     pub section: String,
+    pub section_index: usize,
     pub program_type: ProgramType,
     /// Byte offset of the first instruction inside the section.
     pub section_offset: u64,

@@ -4,8 +4,15 @@ use crate::insn::Insn;
 
 /// `BPF_PSEUDO_MAP_FD`: the `ld_imm64` immediate is a map fd.
 pub const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// `BPF_PSEUDO_MAP_VALUE`: the `ld_imm64` is a map fd (first half) and an offset into
+/// the map's value (second half).
+pub const BPF_PSEUDO_MAP_VALUE: u8 = 2;
+/// `BPF_PSEUDO_FUNC`: the `ld_imm64` immediate is the relative offset of a bpf function.
+pub const BPF_PSEUDO_FUNC: u8 = 4;
 /// `BPF_PSEUDO_CALL`: a call whose immediate is the relative offset of a bpf function.
 pub const BPF_PSEUDO_CALL: u8 = 1;
+/// `BPF_PSEUDO_KFUNC_CALL`: a call of a kernel function named by BTF id.
+pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
 
 /// `R_BPF_64_64`: a 64-bit immediate in an `ld_imm64` pair.
 pub(crate) const R_BPF_64_64: u32 = 1;
@@ -15,7 +22,8 @@ pub(crate) const R_BPF_64_32: u32 = 10;
 /// A relocation inside one program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relocation {
-    /// Index of the instruction to patch, relative to the program's first instruction.
+    /// Index of the instruction to patch, relative to the program's (or section's)
+    /// first instruction.
     pub insn_index: usize,
     /// The symbol the relocation names.
     pub symbol: String,
@@ -26,35 +34,55 @@ pub struct Relocation {
 pub enum RelocTarget {
     /// `ld_imm64` of a map: index into `Object::maps`.
     Map { map_index: usize },
+    /// `ld_imm64` of an address inside a global-data map's value.
+    MapValue { map_index: usize, offset: u32 },
+    /// A bpf-to-bpf call of the function at `target_insn` of code section `section_index`.
+    Call {
+        section_index: usize,
+        target_insn: usize,
+    },
+    /// `ld_imm64` of a bpf function's address (a callback, e.g. for `bpf_loop`).
+    FuncAddr {
+        section_index: usize,
+        target_insn: usize,
+    },
     /// Understood, but not loadable by this loader yet.
     Unsupported { feature: UnsupportedFeature },
 }
 
-/// Features a relocation can need that the loader does not implement yet.
+/// Features an object can need that the loader does not implement yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnsupportedFeature {
-    /// A reference to `.data`, `.rodata` or `.bss` (global variables).
-    GlobalData { section: String },
-    /// A call into another bpf function (`.text` or a static function).
-    BpfToBpfCall,
-    /// The address of a bpf function (callbacks such as `bpf_loop`).
-    FunctionPointer,
-    /// An undefined symbol: `__ksym` or `.kconfig` externs.
+    /// An `extern ... __ksym`: a kernel variable or a kfunc, resolved against kernel BTF.
+    Ksym,
+    /// An `extern ... __kconfig`: a kernel configuration value.
+    Kconfig,
+    /// Another undefined symbol.
     Extern,
+    /// A CO-RE relocation (`.BTF.ext` core_relo) against a kernel type.
+    CoRe { type_name: String },
     /// A relocation type this loader does not know.
     RelocationType { r_type: u32 },
+    /// A call or function address that does not land on a function.
+    BadCallTarget,
 }
 
 impl std::fmt::Display for UnsupportedFeature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UnsupportedFeature::GlobalData { section } => {
-                write!(f, "global data (a variable in `{section}`)")
+            UnsupportedFeature::Ksym => write!(f, "a __ksym extern (kernel symbol or kfunc)"),
+            UnsupportedFeature::Kconfig => write!(f, "a __kconfig extern (.kconfig)"),
+            UnsupportedFeature::Extern => write!(f, "an undefined extern symbol"),
+            UnsupportedFeature::CoRe { type_name } => {
+                write!(f, "a CO-RE relocation against kernel type `{type_name}`")
             }
-            UnsupportedFeature::BpfToBpfCall => write!(f, "bpf-to-bpf function calls"),
-            UnsupportedFeature::FunctionPointer => write!(f, "bpf function pointers (callbacks)"),
-            UnsupportedFeature::Extern => write!(f, "extern symbols (__ksym / .kconfig)"),
             UnsupportedFeature::RelocationType { r_type } => write!(f, "relocation type {r_type}"),
+            UnsupportedFeature::BadCallTarget => {
+                write!(
+                    f,
+                    "a call or function address that does not land on a function"
+                )
+            }
         }
     }
 }
@@ -76,6 +104,17 @@ pub fn patch_map_fd(insns: &mut [Insn], insn_index: usize, fd: i32) -> bool {
     insn.set_src_reg(BPF_PSEUDO_MAP_FD);
     insn.imm = fd;
     insns[insn_index + 1].imm = 0;
+    true
+}
+
+/// Points the `ld_imm64` at `insn_index` at byte `offset` of the value of the map with
+/// file descriptor `fd` (global data). Returns `false` when it is not an `ld_imm64` pair.
+pub fn patch_map_value(insns: &mut [Insn], insn_index: usize, fd: i32, offset: u32) -> bool {
+    if !patch_map_fd(insns, insn_index, fd) {
+        return false;
+    }
+    insns[insn_index].set_src_reg(BPF_PSEUDO_MAP_VALUE);
+    insns[insn_index + 1].imm = offset as i32;
     true
 }
 

@@ -7,10 +7,7 @@ use common::read_object;
 use std::collections::BTreeSet;
 
 use elf::insn::BPF_FUNC_TAIL_CALL;
-use elf::{
-    MapOrigin, Object, Pinning, ProgramType, RelocTarget, SectionKind, UnsupportedFeature,
-    XdpAttach,
-};
+use elf::{MapOrigin, Object, Pinning, ProgramType, RelocTarget, SectionKind, XdpAttach};
 
 const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
@@ -32,8 +29,10 @@ fn referenced_maps(object: &Object, program: &str) -> BTreeSet<String> {
         .relocations
         .iter()
         .filter_map(|relocation| match relocation.target {
-            RelocTarget::Map { map_index } => Some(object.maps[map_index].name.clone()),
-            RelocTarget::Unsupported { .. } => None,
+            RelocTarget::Map { map_index } | RelocTarget::MapValue { map_index, .. } => {
+                Some(object.maps[map_index].name.clone())
+            }
+            _ => None,
         })
         .collect()
 }
@@ -282,27 +281,44 @@ fn parsing_is_deterministic() {
 fn debug_build_parses_with_global_data_relocations() {
     let object = parse("kern/xdp-debug.elf");
     let found: Vec<&str> = object.maps.iter().map(|map| map.name.as_str()).collect();
-    assert_eq!(found, ["tail_call", "jmp_map", "stats_map", "if_redirect"]);
+    assert_eq!(
+        found,
+        [
+            "tail_call",
+            "jmp_map",
+            "stats_map",
+            "if_redirect",
+            ".rodata"
+        ]
+    );
+    let rodata_index = 4;
+    assert_eq!(
+        object.maps[rodata_index].origin,
+        elf::MapOrigin::GlobalData {
+            kind: elf::DataKind::Rodata
+        }
+    );
+    assert_eq!(
+        object.maps[rodata_index].initial_value.len() as u32,
+        object.maps[rodata_index].value_size
+    );
     let programs: Vec<&str> = object.programs.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         programs,
         ["xdp_skeleton", "xdp_skeleton_1", "xdp_skeleton_2"]
     );
-    let rodata = RelocTarget::Unsupported {
-        feature: UnsupportedFeature::GlobalData {
-            section: ".rodata".into(),
-        },
-    };
+    let is_rodata = |target: &RelocTarget| matches!(target, RelocTarget::MapValue { map_index, .. } if *map_index == rodata_index);
     for program in &object.programs {
         // Every program prints with bpf_printk in the debug build.
         assert!(
-            program.relocations.iter().any(|r| r.target == rodata),
+            program.relocations.iter().any(|r| is_rodata(&r.target)),
             "{} has no .rodata relocation",
             program.name
         );
         for relocation in &program.relocations {
             assert!(
-                matches!(relocation.target, RelocTarget::Map { .. }) || relocation.target == rodata,
+                matches!(relocation.target, RelocTarget::Map { .. })
+                    || is_rodata(&relocation.target),
                 "{}: {relocation:?}",
                 program.name
             );
@@ -311,7 +327,7 @@ fn debug_build_parses_with_global_data_relocations() {
     }
     assert_eq!(
         referenced_maps(&object, "xdp_skeleton_2"),
-        names(&["stats_map"])
+        names(&["stats_map", ".rodata"])
     );
     let rodata_section = object
         .sections

@@ -21,6 +21,8 @@ pub enum ExitKind {
 
 #[derive(Debug)]
 pub enum LoadError {
+    /// The command line asks for something that cannot be done as asked.
+    Usage(String),
     ReadObject {
         path: PathBuf,
         error: std::io::Error,
@@ -38,12 +40,7 @@ pub enum LoadError {
         section: String,
         kind: &'static str,
     },
-    UnsupportedFeature {
-        program: String,
-        insn_index: usize,
-        symbol: String,
-        feature: elf::UnsupportedFeature,
-    },
+    Unsupported(elf::LinkError),
     BadRelocation {
         program: String,
         insn_index: usize,
@@ -105,10 +102,10 @@ const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CA
 impl LoadError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
-            LoadError::NoSuchProgram { .. } => ExitKind::Usage,
+            LoadError::NoSuchProgram { .. } | LoadError::Usage(_) => ExitKind::Usage,
             LoadError::Parse { .. }
             | LoadError::UnsupportedProgramType { .. }
-            | LoadError::UnsupportedFeature { .. }
+            | LoadError::Unsupported(_)
             | LoadError::BadRelocation { .. }
             | LoadError::NoProgArray { .. }
             | LoadError::TailCallSlotOutOfRange { .. } => ExitKind::BadObject,
@@ -152,6 +149,7 @@ impl LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            LoadError::Usage(message) => f.write_str(message),
             LoadError::ReadObject { path, error } => write!(
                 f,
                 "cannot read {}: {error}; build it with `make -C kern` or pass the right -file",
@@ -173,15 +171,7 @@ impl fmt::Display for LoadError {
                 f,
                 "program {program} in section `{section}` is a {kind} program; this loader loads only XDP programs"
             ),
-            LoadError::UnsupportedFeature {
-                program,
-                insn_index,
-                symbol,
-                feature,
-            } => write!(
-                f,
-                "program {program} uses {feature} (instruction {insn_index}, symbol `{symbol}`), which this loader does not support yet"
-            ),
+            LoadError::Unsupported(error) => error.fmt(f),
             LoadError::BadRelocation {
                 program,
                 insn_index,
@@ -246,7 +236,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Pin { map, path, error } => write!(
                 f,
-                "cannot pin map {map} at {}: {} ({:?}); check that the directory is on a bpffs mount and no other file has that name",
+                "cannot pin {map} at {}: {} ({:?}); check that the directory is on a bpffs mount and no other file has that name",
                 path.display(),
                 error.errno.desc(),
                 error.errno

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod dump;
 pub mod error;
 pub mod load;
 pub mod names;

@@ -5,8 +5,10 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use elf::reloc::{patch_map_fd, BPF_PSEUDO_CALL};
-use elf::{MapSpec, Object, Pinning, ProgramSpec, ProgramType, RelocTarget, XdpAttach};
+use elf::reloc::{patch_map_fd, patch_map_value};
+use elf::{
+    DataKind, MapOrigin, MapSpec, Object, Pinning, ProgramSpec, ProgramType, RelocTarget, XdpAttach,
+};
 use sys::abi::*;
 use sys::map::{map_create, map_info, map_update_elem, MapCreate};
 use sys::netlink;
@@ -34,6 +36,8 @@ pub fn read_object(path: &Path) -> Result<Object, LoadError> {
 #[derive(Debug)]
 pub struct LiveMap {
     pub spec: MapSpec,
+    /// The name the kernel knows it by (global-data maps get libbpf's prefixed names).
+    pub kernel_name: String,
     pub fd: MapFd,
     /// Where the map is (or will be) pinned.
     pub pin: Option<PathBuf>,
@@ -154,15 +158,108 @@ fn reuse_pinned(spec: &MapSpec, path: &Path) -> Result<Option<MapFd>, LoadError>
     Ok(Some(fd))
 }
 
+/// The object's name as libbpf derives it: the file name up to its first dot.
+pub fn object_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    file.split('.').next().unwrap_or_default().to_string()
+}
+
+/// The name the kernel gets for a map. Global-data maps are named as libbpf names them:
+/// up to 8 characters of the object name and the section name (`xdp_debu.rodata`), or
+/// the section name alone for `.rodata.str1.1`-style names; characters the kernel
+/// refuses become `_`.
+pub fn kernel_map_name(spec: &MapSpec, object_name: &str) -> String {
+    if !matches!(spec.origin, MapOrigin::GlobalData { .. }) {
+        return spec.name.clone();
+    }
+    const MAX_NAME: usize = BPF_OBJ_NAME_LEN - 1;
+    const SUFFIX_RESERVED: usize = 7;
+    let suffix_len = spec.name.len().max(SUFFIX_RESERVED).min(MAX_NAME);
+    let custom = spec.name.get(1..).is_some_and(|rest| rest.contains('.'));
+    let prefix_len = if custom {
+        0
+    } else {
+        (MAX_NAME - suffix_len).min(object_name.len())
+    };
+    let name: String = object_name
+        .chars()
+        .take(prefix_len)
+        .chain(spec.name.chars().take(suffix_len))
+        .take(MAX_NAME)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    name
+}
+
+/// A name bpffs accepts for a pin: bpffs refuses dots, which global-data map names have.
+pub fn pin_name(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+/// Map flags the loader adds: libbpf 1.x makes global-data arrays mmap-able, and
+/// `.rodata` read-only for programs.
+fn extra_map_flags(spec: &MapSpec) -> u32 {
+    match spec.origin {
+        MapOrigin::GlobalData {
+            kind: DataKind::Rodata,
+        } => BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
+        MapOrigin::GlobalData { .. } => BPF_F_MMAPABLE,
+        _ => 0,
+    }
+}
+
+/// Writes a global-data map's initial value and freezes `.rodata`, so the verifier can
+/// treat its contents as constants.
+fn initialise_global_data(spec: &MapSpec, fd: &MapFd, kernel_name: &str) -> Result<(), LoadError> {
+    let MapOrigin::GlobalData { kind } = spec.origin else {
+        return Ok(());
+    };
+    let update_error = |what: &str, error| LoadError::MapUpdate {
+        map: kernel_name.to_string(),
+        what: what.to_string(),
+        error,
+    };
+    if kind != DataKind::Bss {
+        map_update_elem(
+            fd.as_fd(),
+            &0u32.to_ne_bytes(),
+            &spec.initial_value,
+            BPF_ANY,
+        )
+        .map_err(|error| update_error("write the initial value", error))?;
+    }
+    if kind == DataKind::Rodata {
+        sys::map::map_freeze(fd.as_fd()).map_err(|error| update_error("freeze", error))?;
+    }
+    Ok(())
+}
+
 /// Creates every map of the object, or reuses its pin when one exists and matches.
-pub fn create_maps(object: &Object, pin_root: &Path) -> Result<Vec<LiveMap>, LoadError> {
+/// With `btf_fd`, maps that name BTF types get them (so bpftool prints field names).
+pub fn create_maps(
+    object: &Object,
+    object_name: &str,
+    pin_root: &Path,
+    btf_fd: Option<i32>,
+) -> Result<Vec<LiveMap>, LoadError> {
     let mut maps = Vec::with_capacity(object.maps.len());
     for spec in &object.maps {
+        let kernel_name = kernel_map_name(spec, object_name);
         let pin = pin_path(spec, pin_root);
         if let Some(path) = &pin {
             if let Some(fd) = reuse_pinned(spec, path)? {
                 maps.push(LiveMap {
                     spec: spec.clone(),
+                    kernel_name,
                     fd,
                     pin,
                     reused: true,
@@ -170,21 +267,32 @@ pub fn create_maps(object: &Object, pin_root: &Path) -> Result<Vec<LiveMap>, Loa
                 continue;
             }
         }
+        let btf = btf_fd.and_then(|btf_fd| {
+            spec.btf_value_type_id
+                .map(|value_type_id| sys::map::MapBtf {
+                    btf_fd,
+                    key_type_id: spec.btf_key_type_id.unwrap_or(0),
+                    value_type_id,
+                })
+        });
         let fd = map_create(&MapCreate {
-            name: &spec.name,
+            name: &kernel_name,
             map_type: spec.map_type,
             key_size: spec.key_size,
             value_size: spec.value_size,
             max_entries: spec.max_entries,
-            map_flags: spec.map_flags,
+            map_flags: spec.map_flags | extra_map_flags(spec),
             numa_node: spec.numa_node,
+            btf,
         })
         .map_err(|error| LoadError::MapCreate {
-            map: spec.name.clone(),
+            map: kernel_name.clone(),
             error,
         })?;
+        initialise_global_data(spec, &fd, &kernel_name)?;
         maps.push(LiveMap {
             spec: spec.clone(),
+            kernel_name,
             fd,
             pin,
             reused: false,
@@ -213,49 +321,35 @@ fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadErr
     }
 }
 
-/// The program's instructions with every map reference pointing at its live map.
-pub fn relocate(program: &ProgramSpec, maps: &[LiveMap]) -> Result<Vec<[u8; 8]>, LoadError> {
-    let mut insns = program.insns.clone();
-    for relocation in &program.relocations {
-        match &relocation.target {
-            RelocTarget::Map { map_index } => {
-                let fd = maps
-                    .get(*map_index)
-                    .map(|map| map.fd.as_raw_fd())
-                    .ok_or_else(|| LoadError::BadRelocation {
-                        program: program.name.clone(),
-                        insn_index: relocation.insn_index,
-                        symbol: relocation.symbol.clone(),
-                    })?;
-                if !patch_map_fd(&mut insns, relocation.insn_index, fd) {
-                    return Err(LoadError::BadRelocation {
-                        program: program.name.clone(),
-                        insn_index: relocation.insn_index,
-                        symbol: relocation.symbol.clone(),
-                    });
-                }
-            }
-            RelocTarget::Unsupported { feature } => {
-                return Err(LoadError::UnsupportedFeature {
-                    program: program.name.clone(),
-                    insn_index: relocation.insn_index,
-                    symbol: relocation.symbol.clone(),
-                    feature: feature.clone(),
-                })
-            }
-        }
-    }
-    // A call to a static function in the same section needs no relocation, so look for it.
-    if let Some(insn_index) = insns
-        .iter()
-        .position(|insn| insn.code == elf::insn::CALL && insn.src_reg() == BPF_PSEUDO_CALL)
-    {
-        return Err(LoadError::UnsupportedFeature {
+/// Links the program with the functions it calls and points every map reference at
+/// its live map.
+pub fn relocate(
+    object: &Object,
+    program: &ProgramSpec,
+    maps: &[LiveMap],
+) -> Result<Vec<[u8; 8]>, LoadError> {
+    let linked = object.link(program).map_err(LoadError::Unsupported)?;
+    let mut insns = linked.insns;
+    for relocation in &linked.relocations {
+        let bad = || LoadError::BadRelocation {
             program: program.name.clone(),
-            insn_index,
-            symbol: format!("call +{}", insns[insn_index].imm),
-            feature: elf::UnsupportedFeature::BpfToBpfCall,
-        });
+            insn_index: relocation.insn_index,
+            symbol: relocation.symbol.clone(),
+        };
+        let patched = match relocation.target {
+            RelocTarget::Map { map_index } => {
+                let fd = maps.get(map_index).ok_or_else(bad)?.fd.as_raw_fd();
+                patch_map_fd(&mut insns, relocation.insn_index, fd)
+            }
+            RelocTarget::MapValue { map_index, offset } => {
+                let fd = maps.get(map_index).ok_or_else(bad)?.fd.as_raw_fd();
+                patch_map_value(&mut insns, relocation.insn_index, fd, offset)
+            }
+            _ => false,
+        };
+        if !patched {
+            return Err(bad());
+        }
     }
     Ok(insns.into_iter().map(|insn| insn.to_bytes()).collect())
 }
@@ -267,7 +361,7 @@ pub fn load_program(
     maps: &[LiveMap],
 ) -> Result<ProgFd, LoadError> {
     let (prog_type, expected_attach_type, prog_flags) = kernel_program_type(program)?;
-    let insns = relocate(program, maps)?;
+    let insns = relocate(object, program, maps)?;
     prog_load(&ProgLoad {
         name: &program.name,
         prog_type,
@@ -276,6 +370,7 @@ pub fn load_program(
         insns: &insns,
         license: object.license.as_deref().unwrap_or(""),
         kern_version: object.kernel_version.unwrap_or(0),
+        btf: None,
     })
     .map_err(LoadError::ProgLoad)
 }
@@ -385,6 +480,19 @@ pub fn pin_maps(maps: &[LiveMap]) -> Result<Vec<PathBuf>, LoadError> {
         pinned.push(path.clone());
     }
     Ok(pinned)
+}
+
+/// Pins any bpf object at `path`.
+pub fn pin_object(
+    fd: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+    name: &str,
+) -> Result<(), LoadError> {
+    sys::obj::obj_pin(fd, path).map_err(|error| LoadError::Pin {
+        map: name.to_string(),
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// Removes pins, ignoring ones already gone.
@@ -509,6 +617,7 @@ mod tests {
             origin: MapOrigin::BtfMaps,
             section_index: 1,
             section_offset: 0,
+            initial_value: Vec::new(),
         }
     }
 

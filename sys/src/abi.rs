@@ -12,6 +12,8 @@ pub const BPF_OBJ_GET: u32 = 7;
 pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub const BPF_BTF_LOAD: u32 = 18;
+pub const BPF_MAP_FREEZE: u32 = 22;
 
 // enum bpf_map_type (the ones this project names; others pass through as numbers)
 pub const BPF_MAP_TYPE_UNSPEC: u32 = 0;
@@ -69,6 +71,8 @@ pub const BPF_EXIST: u64 = 2;
 pub const BPF_F_NUMA_NODE: u32 = 1 << 2;
 /// Programs may only read the map. The kernel sets it on every devmap by itself.
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// The array can be mmap()ed; libbpf sets it on global-data maps.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus the NUL.
 pub const BPF_OBJ_NAME_LEN: usize = 16;

@@ -145,6 +145,28 @@ pub(crate) struct InfoAttr {
 }
 impl Attr for InfoAttr {}
 
+/// `BPF_BTF_LOAD`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct BtfLoadAttr {
+    pub btf: u64,
+    pub btf_log_buf: u64,
+    pub btf_size: u32,
+    pub btf_log_size: u32,
+    pub btf_log_level: u32,
+    /// Written by the kernel (6.4+): the log size needed to hold the whole log.
+    pub btf_log_true_size: u32,
+}
+impl Attr for BtfLoadAttr {}
+
+/// `BPF_MAP_FREEZE`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct MapFreezeAttr {
+    pub map_fd: u32,
+}
+impl Attr for MapFreezeAttr {}
+
 /// `BPF_PROG_GET_FD_BY_ID`, `BPF_MAP_GET_FD_BY_ID`.
 #[repr(C)]
 #[derive(Default)]
@@ -180,6 +202,8 @@ mod tests {
         assert_eq!(offset_of!(ObjAttr, bpf_fd), 8);
         assert_eq!(offset_of!(ObjAttr, path_fd), 16);
         assert_eq!(size_of::<InfoAttr>(), 16);
+        assert_eq!(offset_of!(BtfLoadAttr, btf_size), 16);
+        assert_eq!(offset_of!(BtfLoadAttr, btf_log_true_size), 28);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod abi;
 mod bpf;
 pub mod bpffs;
+pub mod btf;
 pub mod cpus;
 mod error;
 pub mod iface;

@@ -5,6 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use crate::abi::*;
 use crate::bpf::{
     bpf, bpf_fd, object_name, ptr, GetFdByIdAttr, InfoAttr, MapCreateAttr, MapElemAttr,
+    MapFreezeAttr,
 };
 use crate::error::SysError;
 
@@ -45,6 +46,16 @@ pub struct MapCreate<'a> {
     pub max_entries: u32,
     pub map_flags: u32,
     pub numa_node: Option<u32>,
+    /// BTF describing the key and value, and their type ids in it.
+    pub btf: Option<MapBtf>,
+}
+
+/// The BTF of a map's key and value.
+#[derive(Debug, Clone, Copy)]
+pub struct MapBtf {
+    pub btf_fd: i32,
+    pub key_type_id: u32,
+    pub value_type_id: u32,
 }
 
 /// Creates a map.
@@ -63,6 +74,11 @@ pub fn map_create(spec: &MapCreate<'_>) -> Result<MapFd, SysError> {
         map_name: object_name(spec.name),
         ..Default::default()
     };
+    if let Some(btf) = spec.btf {
+        attr.btf_fd = btf.btf_fd as u32;
+        attr.btf_key_type_id = btf.key_type_id;
+        attr.btf_value_type_id = btf.value_type_id;
+    }
     bpf_fd(BPF_MAP_CREATE, &mut attr)
         .map(MapFd)
         .map_err(|error| SysError::new("BPF_MAP_CREATE", format!("map {}", spec.name), error))
@@ -130,6 +146,17 @@ pub fn map_get_next_key(
         Err(error) if error.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(error) => Err(SysError::new("BPF_MAP_GET_NEXT_KEY", "map", error)),
     }
+}
+
+/// Makes the map read-only for user space from now on (`BPF_MAP_FREEZE`); the verifier
+/// then treats a read-only-for-programs map's contents as constants.
+pub fn map_freeze(map: BorrowedFd<'_>) -> Result<(), SysError> {
+    let mut attr = MapFreezeAttr {
+        map_fd: map.as_raw_fd() as u32,
+    };
+    bpf(BPF_MAP_FREEZE, &mut attr)
+        .map(drop)
+        .map_err(|error| SysError::new("BPF_MAP_FREEZE", "map", error))
 }
 
 /// `struct bpf_map_info`, up to the fields this project reads.

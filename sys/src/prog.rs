@@ -43,6 +43,20 @@ pub struct ProgLoad<'a> {
     pub insns: &'a [[u8; 8]],
     pub license: &'a str,
     pub kern_version: u32,
+    /// BTF for func_info and line_info; both are `None` without it.
+    pub btf: Option<ProgBtf<'a>>,
+}
+
+/// A program's BTF: the object's BTF fd and the `bpf_func_info` / `bpf_line_info` records,
+/// already in linked-instruction units.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgBtf<'a> {
+    pub btf_fd: i32,
+    pub func_info_rec_size: u32,
+    /// `func_info_rec_size` bytes per record.
+    pub func_info: &'a [u8],
+    pub line_info_rec_size: u32,
+    pub line_info: &'a [u8],
 }
 
 /// The kernel refused a program; `log` holds the verifier's log when it wrote one.
@@ -92,6 +106,19 @@ fn load_once(
         expected_attach_type: spec.expected_attach_type,
         ..Default::default()
     };
+    if let Some(btf) = spec.btf {
+        attr.prog_btf_fd = btf.btf_fd as u32;
+        if btf.func_info_rec_size > 0 && !btf.func_info.is_empty() {
+            attr.func_info_rec_size = btf.func_info_rec_size;
+            attr.func_info = ptr(btf.func_info.as_ptr());
+            attr.func_info_cnt = (btf.func_info.len() / btf.func_info_rec_size as usize) as u32;
+        }
+        if btf.line_info_rec_size > 0 && !btf.line_info.is_empty() {
+            attr.line_info_rec_size = btf.line_info_rec_size;
+            attr.line_info = ptr(btf.line_info.as_ptr());
+            attr.line_info_cnt = (btf.line_info.len() / btf.line_info_rec_size as usize) as u32;
+        }
+    }
     if let Some(buffer) = log {
         attr.log_level = LOG_LEVEL_VERIFIER;
         attr.log_size = buffer.len() as u32;

@@ -1,6 +1,6 @@
 //! xdploader: load an XDP object, wire its tail calls, pin its maps, attach it.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,10 +51,15 @@ struct Args {
         short = 'i',
         long = "interface",
         value_name = "IF[,IF...]",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     interfaces: Vec<String>,
+    /// Parse only: print sections, maps, programs, relocations and BTF. Needs no root.
+    #[arg(long = "dump", conflicts_with_all = ["load_only", "interfaces"])]
+    dump: bool,
+    /// Create every map and load every program, pin them under -pin-path, attach nothing.
+    #[arg(long = "load-only", conflicts_with = "interfaces")]
+    load_only: bool,
     /// The entry program to attach; <prog>_<N> goes into slot N of the prog array.
     #[arg(long = "prog", value_name = "NAME", default_value = "xdp_skeleton")]
     prog: String,
@@ -101,8 +106,29 @@ fn print_verifier_log(log: &str) {
 }
 
 fn run(args: &Args) -> Result<(), LoadError> {
-    let mode = XdpMode::from(args.mode);
     let object = load::read_object(&args.file)?;
+    if args.dump {
+        print!(
+            "{}",
+            loader::dump::dump(&object, &args.file.display().to_string())
+        );
+        return Ok(());
+    }
+    if args.load_only {
+        return load_only(args, &object);
+    }
+    if args.interfaces.is_empty() {
+        return Err(LoadError::Usage(
+            "xdploader needs -i IF[,IF...] to attach; use -dump to inspect or -load-only to verify without attaching"
+                .into(),
+        ));
+    }
+    attach(args, &object)
+}
+
+fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
+    let mode = XdpMode::from(args.mode);
+    let object_name = load::object_name(&args.file);
     let entry = object
         .program(&args.prog)
         .ok_or_else(|| LoadError::NoSuchProgram {
@@ -124,7 +150,7 @@ fn run(args: &Args) -> Result<(), LoadError> {
     }
 
     println!("Dumping info for ELF file {}", args.file.display());
-    let maps = load::create_maps(&object, &args.pin_path)?;
+    let maps = load::create_maps(object, &object_name, &args.pin_path, None)?;
     println!("Maps:");
     for map in &maps {
         let reused = match (&map.pin, map.reused) {
@@ -133,7 +159,7 @@ fn run(args: &Args) -> Result<(), LoadError> {
         };
         println!(
             "\t{}: {}, Fd {}{reused}",
-            map.spec.name,
+            map.kernel_name,
             map_type_name(map.spec.map_type),
             map.fd.as_raw_fd()
         );
@@ -151,12 +177,12 @@ fn run(args: &Args) -> Result<(), LoadError> {
     }
     println!();
 
-    let tail_calls = load::tail_call_programs(&object, &entry.name);
+    let tail_calls = load::tail_call_programs(object, &entry.name);
     let mut loaded_tail_calls = Vec::with_capacity(tail_calls.len());
     let prog_array = if tail_calls.is_empty() {
         None
     } else {
-        let index = load::find_prog_array(&object, entry)?;
+        let index = load::find_prog_array(object, entry)?;
         let prog_array = &maps[index];
         println!("Loading tail call jumps");
         for (slot, program) in &tail_calls {
@@ -169,13 +195,13 @@ fn run(args: &Args) -> Result<(), LoadError> {
                 });
             }
             println!("Loading program name {}", program.name);
-            let fd = load::load_program(&object, program, &maps)?;
+            let fd = load::load_program(object, program, &maps)?;
             loaded_tail_calls.push((*slot, program.name.as_str(), fd));
         }
         Some(prog_array)
     };
     println!("Loading program name {}", entry.name);
-    let entry_fd = load::load_program(&object, entry, &maps)?;
+    let entry_fd = load::load_program(object, entry, &maps)?;
 
     if let Some(prog_array) = prog_array {
         for (slot, name, fd) in &loaded_tail_calls {
@@ -263,4 +289,82 @@ fn attach_all(
         }
     }
     Ok(())
+}
+
+/// `-load-only`: every map and every program into the kernel, pinned under the pin
+/// directory, nothing attached. On failure, the pins made so far are removed.
+fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
+    let object_name = load::object_name(&args.file);
+    load::prepare_pin_root(&args.pin_path)?;
+    let maps = load::create_maps(object, &object_name, &args.pin_path, None)?;
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        let mut programs = Vec::with_capacity(object.programs.len());
+        for program in &object.programs {
+            let fd = load::load_program(object, program, &maps)?;
+            programs.push((program, fd));
+        }
+        if let Some(entry) = object.program(&args.prog) {
+            let tail_calls = load::tail_call_programs(object, &entry.name);
+            if !tail_calls.is_empty() {
+                let prog_array = &maps[load::find_prog_array(object, entry)?];
+                for (slot, program) in tail_calls {
+                    if slot >= prog_array.spec.max_entries {
+                        return Err(LoadError::TailCallSlotOutOfRange {
+                            program: program.name.clone(),
+                            slot,
+                            map: prog_array.spec.name.clone(),
+                            max_entries: prog_array.spec.max_entries,
+                        });
+                    }
+                    if let Some((_, fd)) = programs
+                        .iter()
+                        .find(|(loaded, _)| loaded.name == program.name)
+                    {
+                        load::set_tail_call(prog_array, slot, fd, &program.name)?;
+                        println!(
+                            "Inserted program {} into slot {slot} of {}",
+                            program.name, prog_array.kernel_name
+                        );
+                    }
+                }
+            }
+        }
+        for map in &maps {
+            let path = match &map.pin {
+                Some(path) => path.clone(),
+                None => args.pin_path.join(load::pin_name(&map.kernel_name)),
+            };
+            if !map.reused {
+                load::pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
+                pinned.push(path.clone());
+            }
+            let id = sys::map::map_info(map.fd.as_fd())
+                .map(|info| info.id)
+                .unwrap_or(0);
+            println!(
+                "Map {} (id {id}) pinned at {}",
+                map.kernel_name,
+                path.display()
+            );
+        }
+        for (program, fd) in &programs {
+            let path = args.pin_path.join(&program.name);
+            load::pin_object(fd.as_fd(), &path, &program.name)?;
+            pinned.push(path.clone());
+            let id = sys::prog::prog_info(fd.as_fd())
+                .map(|info| info.id)
+                .unwrap_or(0);
+            println!(
+                "Program {} (id {id}) pinned at {}",
+                program.name,
+                path.display()
+            );
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        load::unpin(&pinned);
+    }
+    result
 }

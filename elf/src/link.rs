@@ -1,0 +1,164 @@
+//! Linking a program: append every bpf function it reaches (transitively) after its own
+//! instructions and point its calls and function addresses at the copies.
+
+use std::collections::HashMap;
+
+use crate::insn::Insn;
+use crate::object::{CodeSection, Object};
+use crate::program::ProgramSpec;
+use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC};
+
+/// A stretch of a code section copied into a linked program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedFunction {
+    /// The function's name (the program's own name for the first one).
+    pub name: String,
+    pub section_index: usize,
+    /// First instruction and length, in the section's own instruction indexes.
+    pub start: usize,
+    pub len: usize,
+    /// Where its first instruction landed in the linked program.
+    pub placed_at: usize,
+}
+
+/// A program ready for relocation against live maps: its instructions and those of every
+/// function it reaches, with only map references left to patch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedProgram {
+    pub insns: Vec<Insn>,
+    /// `Map` and `MapValue` relocations, indexed into `insns`.
+    pub relocations: Vec<Relocation>,
+    /// The program first, then each function in the order it was appended.
+    pub functions: Vec<PlacedFunction>,
+}
+
+/// Why a program cannot be linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkError {
+    pub program: String,
+    /// Instruction index inside the function named `function`.
+    pub insn_index: usize,
+    pub function: String,
+    pub symbol: String,
+    pub feature: UnsupportedFeature,
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "program {} uses {} (symbol `{}`, instruction {} of {}), which this loader does not support yet",
+            self.program, self.feature, self.symbol, self.insn_index, self.function
+        )
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+/// The function of `section` that `target` lands in: (start, len, name).
+fn function_at(section: &CodeSection, target: usize) -> Option<(usize, usize, String)> {
+    section
+        .functions
+        .iter()
+        .find(|function| target >= function.start && target < function.start + function.len)
+        .map(|function| (function.start, function.len, function.name.clone()))
+}
+
+impl Object {
+    /// Links `program` with every function it calls or takes the address of.
+    pub fn link(&self, program: &ProgramSpec) -> Result<LinkedProgram, LinkError> {
+        let first = PlacedFunction {
+            name: program.name.clone(),
+            section_index: program.section_index,
+            start: (program.section_offset / crate::insn::INSN_SIZE as u64) as usize,
+            len: program.insns.len(),
+            placed_at: 0,
+        };
+        let mut linked = LinkedProgram {
+            insns: program.insns.clone(),
+            relocations: Vec::new(),
+            functions: vec![first],
+        };
+        // (section, function start) -> where it was placed.
+        let mut placed: HashMap<(usize, usize), usize> = HashMap::new();
+        placed.insert((program.section_index, linked.functions[0].start), 0);
+
+        let mut next = 0;
+        while next < linked.functions.len() {
+            let unit = linked.functions[next].clone();
+            next += 1;
+            let Some(section) = self.code_section(unit.section_index) else {
+                continue;
+            };
+            for (&index, relocation) in section.relocations.range(unit.start..unit.start + unit.len)
+            {
+                let at = unit.placed_at + (index - unit.start);
+                let unsupported = |feature: UnsupportedFeature| LinkError {
+                    program: program.name.clone(),
+                    insn_index: index - unit.start,
+                    function: unit.name.clone(),
+                    symbol: relocation.symbol.clone(),
+                    feature,
+                };
+                match &relocation.target {
+                    RelocTarget::Map { .. } | RelocTarget::MapValue { .. } => {
+                        linked.relocations.push(Relocation {
+                            insn_index: at,
+                            ..relocation.clone()
+                        });
+                    }
+                    RelocTarget::Call {
+                        section_index,
+                        target_insn,
+                    }
+                    | RelocTarget::FuncAddr {
+                        section_index,
+                        target_insn,
+                    } => {
+                        let target_section = self
+                            .code_section(*section_index)
+                            .ok_or_else(|| unsupported(UnsupportedFeature::BadCallTarget))?;
+                        let (start, len, name) = function_at(target_section, *target_insn)
+                            .ok_or_else(|| unsupported(UnsupportedFeature::BadCallTarget))?;
+                        let base = match placed.get(&(*section_index, start)) {
+                            Some(&base) => base,
+                            None => {
+                                let base = linked.insns.len();
+                                linked
+                                    .insns
+                                    .extend_from_slice(&target_section.insns[start..start + len]);
+                                linked.functions.push(PlacedFunction {
+                                    name,
+                                    section_index: *section_index,
+                                    start,
+                                    len,
+                                    placed_at: base,
+                                });
+                                placed.insert((*section_index, start), base);
+                                base
+                            }
+                        };
+                        let destination = (base + (target_insn - start)) as i64;
+                        let imm = i32::try_from(destination - at as i64 - 1)
+                            .map_err(|_| unsupported(UnsupportedFeature::BadCallTarget))?;
+                        let is_call = matches!(relocation.target, RelocTarget::Call { .. });
+                        let insn = &mut linked.insns[at];
+                        insn.imm = imm;
+                        if is_call {
+                            insn.set_src_reg(BPF_PSEUDO_CALL);
+                        } else {
+                            insn.set_src_reg(BPF_PSEUDO_FUNC);
+                            if let Some(second) = linked.insns.get_mut(at + 1) {
+                                second.imm = 0;
+                            }
+                        }
+                    }
+                    RelocTarget::Unsupported { feature } => {
+                        return Err(unsupported(feature.clone()))
+                    }
+                }
+            }
+        }
+        Ok(linked)
+    }
+}

@@ -1,0 +1,168 @@
+//! `xdploader -dump`: what the parser found in an object, as text. Pure formatting.
+
+use std::fmt::Write as _;
+
+use elf::btf::BtfKind;
+use elf::{MapOrigin, Object, Pinning, RelocTarget};
+
+use crate::names::map_type_name;
+
+fn describe_target(object: &Object, target: &RelocTarget) -> String {
+    let map_name = |index: usize| {
+        object
+            .maps
+            .get(index)
+            .map_or_else(|| format!("map #{index}"), |map| map.name.clone())
+    };
+    let code_name = |section: usize, insn: usize| {
+        object.code_section(section).map_or_else(
+            || format!("section #{section}"),
+            |code| {
+                code.functions
+                    .iter()
+                    .find(|function| function.start == insn)
+                    .map_or_else(
+                        || format!("{}+{insn}", code.name),
+                        |function| function.name.clone(),
+                    )
+            },
+        )
+    };
+    match target {
+        RelocTarget::Map { map_index } => format!("map {}", map_name(*map_index)),
+        RelocTarget::MapValue { map_index, offset } => {
+            format!("value of {} + {offset}", map_name(*map_index))
+        }
+        RelocTarget::Call {
+            section_index,
+            target_insn,
+        } => format!("call {}", code_name(*section_index, *target_insn)),
+        RelocTarget::FuncAddr {
+            section_index,
+            target_insn,
+        } => format!("address of {}", code_name(*section_index, *target_insn)),
+        RelocTarget::Unsupported { feature } => format!("UNSUPPORTED: {feature}"),
+    }
+}
+
+/// The whole `-dump` report.
+pub fn dump(object: &Object, path: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Object {path}");
+    let _ = writeln!(
+        out,
+        "License: {}",
+        object.license.as_deref().unwrap_or("(none)")
+    );
+    let _ = writeln!(out, "\nSections:");
+    for section in &object.sections {
+        let _ = writeln!(
+            out,
+            "\t[{:>2}] {:<24} {:<12} {} bytes",
+            section.index,
+            section.name,
+            section.kind.name(),
+            section.size
+        );
+    }
+    let _ = writeln!(out, "\nMaps:");
+    for map in &object.maps {
+        let origin = match map.origin {
+            MapOrigin::BtfMaps => "BTF .maps".to_string(),
+            MapOrigin::Legacy { def_size } => format!("legacy maps, {def_size}-byte definition"),
+            MapOrigin::GlobalData { kind } => format!("global data ({kind:?})"),
+        };
+        let pinning = match &map.pinning {
+            Pinning::None => String::new(),
+            Pinning::ByName => ", pinned by name".to_string(),
+            Pinning::Path(path) => format!(", pinned at {path}"),
+        };
+        let _ = writeln!(
+            out,
+            "\t{}: {}, key {}B, value {}B, max_entries {}, flags {:#x}{pinning} ({origin})",
+            map.name,
+            map_type_name(map.map_type),
+            map.key_size,
+            map.value_size,
+            map.max_entries,
+            map.map_flags
+        );
+    }
+    let _ = writeln!(out, "\nPrograms:");
+    for program in &object.programs {
+        let _ = writeln!(
+            out,
+            "\t{}: {}, {} instructions, section {}",
+            program.name,
+            program.program_type.name(),
+            program.insns.len(),
+            program.section
+        );
+    }
+    let _ = writeln!(out, "\nRelocations:");
+    for code in &object.code {
+        for relocation in code.relocations.values() {
+            let function = code
+                .functions
+                .iter()
+                .find(|function| {
+                    relocation.insn_index >= function.start
+                        && relocation.insn_index < function.start + function.len
+                })
+                .map_or_else(|| code.name.clone(), |function| function.name.clone());
+            let _ = writeln!(
+                out,
+                "\t{}: insn {} ({}) -> {} (symbol `{}`)",
+                code.name,
+                relocation.insn_index,
+                function,
+                describe_target(object, &relocation.target),
+                relocation.symbol
+            );
+        }
+    }
+    let _ = writeln!(out, "\nBTF:");
+    match &object.btf {
+        None => {
+            let _ = writeln!(out, "\tnone");
+        }
+        Some(btf) => {
+            let mut kinds: Vec<(&'static str, usize)> = Vec::new();
+            for (_, ty) in btf.types() {
+                let name = ty.kind.name();
+                match kinds.iter_mut().find(|(kind, _)| *kind == name) {
+                    Some((_, count)) => *count += 1,
+                    None => kinds.push((name, 1)),
+                }
+            }
+            let summary: Vec<String> = kinds
+                .iter()
+                .map(|(kind, count)| format!("{count} {kind}"))
+                .collect();
+            let _ = writeln!(out, "\t{} types: {}", btf.type_count(), summary.join(", "));
+            for (_, ty) in btf.types() {
+                if let BtfKind::Datasec { vars, .. } = &ty.kind {
+                    let names: Vec<String> = vars
+                        .iter()
+                        .map(|var| btf.name(var.type_id).unwrap_or("?").to_string())
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "\tDATASEC {}: {}",
+                        btf.string(ty.name_off).unwrap_or("?"),
+                        names.join(", ")
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\t.BTF.ext: {}",
+        object
+            .btf_ext
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |ext| format!("{} bytes", ext.len()))
+    );
+    out
+}
