@@ -12,6 +12,7 @@ pub mod iface;
 pub mod map;
 pub mod netlink;
 pub mod obj;
+pub mod probe;
 pub mod prog;
 
 pub use error::SysError;
