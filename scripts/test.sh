@@ -55,6 +55,7 @@ find_cargo
 cd "$XDP_REPO_ROOT"
 make -C kern all debug
 make -C elf/tests/fixtures
+make -C loader/tests/fixtures
 
 harness_args=()
 case "$privilege" in

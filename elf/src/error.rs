@@ -35,6 +35,8 @@ pub enum ParseError {
     BtfMap { map: String, reason: String },
     /// `.BTF` itself is malformed.
     Btf(BtfError),
+    /// `.BTF.ext` is malformed.
+    BtfExt(BtfError),
 }
 
 impl fmt::Display for ParseError {
@@ -70,6 +72,7 @@ impl fmt::Display for ParseError {
             }
             ParseError::BtfMap { map, reason } => write!(f, "map `{map}` in section `.maps`: {reason}"),
             ParseError::Btf(error) => write!(f, "section `.BTF`: {error}"),
+            ParseError::BtfExt(error) => write!(f, "section `.BTF.ext`: {error}"),
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::insn::Insn;
+use crate::btf::{BtfKind, FuncInfo, LineInfo};
+use crate::insn::{Insn, INSN_SIZE};
 use crate::object::{CodeSection, Object};
 use crate::program::ProgramSpec;
 use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature, BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC};
@@ -30,6 +31,10 @@ pub struct LinkedProgram {
     pub relocations: Vec<Relocation>,
     /// The program first, then each function in the order it was appended.
     pub functions: Vec<PlacedFunction>,
+    /// `bpf_func_info` records with `insn_off` in linked instructions (empty without BTF).
+    pub func_info: Vec<FuncInfo>,
+    /// `bpf_line_info` records with `insn_off` in linked instructions, in order.
+    pub line_info: Vec<LineInfo>,
 }
 
 /// Why a program cannot be linked.
@@ -78,6 +83,8 @@ impl Object {
             insns: program.insns.clone(),
             relocations: Vec::new(),
             functions: vec![first],
+            func_info: Vec::new(),
+            line_info: Vec::new(),
         };
         // (section, function start) -> where it was placed.
         let mut placed: HashMap<(usize, usize), usize> = HashMap::new();
@@ -159,6 +166,72 @@ impl Object {
                 }
             }
         }
+        self.add_ext_info(program, &mut linked)?;
         Ok(linked)
+    }
+
+    /// Carries each placed function's func_info and line_info over, rebased to linked
+    /// instruction indexes, and refuses CO-RE relocations.
+    fn add_ext_info(
+        &self,
+        program: &ProgramSpec,
+        linked: &mut LinkedProgram,
+    ) -> Result<(), LinkError> {
+        let (Some(ext), Some(btf)) = (&self.btf_ext, &self.btf) else {
+            return Ok(());
+        };
+        for unit in &linked.functions {
+            let Some(section) = self.code_section(unit.section_index) else {
+                continue;
+            };
+            let byte_range =
+                (unit.start * INSN_SIZE) as u64..((unit.start + unit.len) * INSN_SIZE) as u64;
+            let rebase = |insn_off: u32| -> u32 {
+                (unit.placed_at + (insn_off as usize / INSN_SIZE - unit.start)) as u32
+            };
+            if let Some(relo) = ext
+                .core_relos_for(&section.name)
+                .find(|relo| byte_range.contains(&u64::from(relo.insn_off)))
+            {
+                let type_name = btf
+                    .get(btf.skip_modifiers(relo.type_id).unwrap_or(relo.type_id))
+                    .map(|ty| {
+                        let kind = match ty.kind {
+                            BtfKind::Union { .. } => "union ",
+                            BtfKind::Struct { .. } => "struct ",
+                            BtfKind::Enum { .. } | BtfKind::Enum64 { .. } => "enum ",
+                            _ => "",
+                        };
+                        format!("{kind}{}", btf.string(ty.name_off).unwrap_or("?"))
+                    })
+                    .unwrap_or_else(|| format!("type {}", relo.type_id));
+                return Err(LinkError {
+                    program: program.name.clone(),
+                    insn_index: relo.insn_off as usize / INSN_SIZE - unit.start,
+                    function: unit.name.clone(),
+                    symbol: type_name.clone(),
+                    feature: UnsupportedFeature::CoRe { type_name },
+                });
+            }
+            linked.func_info.extend(
+                ext.func_info_for(&section.name)
+                    .filter(|info| byte_range.contains(&u64::from(info.insn_off)))
+                    .map(|info| FuncInfo {
+                        insn_off: rebase(info.insn_off),
+                        ..*info
+                    }),
+            );
+            linked.line_info.extend(
+                ext.line_info_for(&section.name)
+                    .filter(|info| byte_range.contains(&u64::from(info.insn_off)))
+                    .map(|info| LineInfo {
+                        insn_off: rebase(info.insn_off),
+                        ..*info
+                    }),
+            );
+        }
+        linked.func_info.sort_by_key(|info| info.insn_off);
+        linked.line_info.sort_by_key(|info| info.insn_off);
+        Ok(())
     }
 }

@@ -7,8 +7,8 @@ use object::{
     Endianness, Object as _, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget,
 };
 
-use crate::btf::Btf;
 use crate::btf::BtfKind;
+use crate::btf::{Btf, BtfExt};
 use crate::error::ParseError;
 use crate::insn::{self, Insn, INSN_SIZE};
 use crate::map::{self, DataKind, MapSpec, MapSymbol, PointerTarget};
@@ -46,8 +46,8 @@ pub struct Object {
     /// Maps in section order, then in offset order within a section.
     pub maps: Vec<MapSpec>,
     pub btf: Option<Btf>,
-    /// The `.BTF.ext` section as found (func_info, line_info, CO-RE relocations).
-    pub btf_ext: Option<Vec<u8>>,
+    /// `.BTF.ext`: func_info, line_info and CO-RE relocations, by section.
+    pub btf_ext: Option<BtfExt>,
     /// Every executable section (program sections and `.text`) with its functions and
     /// relocations: what programs are linked from.
     pub code: Vec<CodeSection>,
@@ -217,6 +217,28 @@ impl Object {
                 SectionKind::Btf => btf = Some(Btf::parse(section_data(info.index)?)?),
                 _ => {}
             }
+        }
+        // clang leaves DATASEC sizes and variable offsets for the loader to fill in.
+        if let Some(btf) = btf.as_mut() {
+            btf.fixup_datasecs(
+                |section| {
+                    sections
+                        .iter()
+                        .find(|info| info.name == section)
+                        .and_then(|info| u32::try_from(info.size).ok())
+                },
+                |section, var| {
+                    symbols
+                        .values()
+                        .find(|symbol| {
+                            symbol.name == var
+                                && symbol
+                                    .section
+                                    .is_some_and(|index| name_of(index) == section)
+                        })
+                        .and_then(|symbol| u32::try_from(symbol.value).ok())
+                },
+            )?;
         }
 
         // Maps, from every map section in section order.
@@ -397,11 +419,17 @@ impl Object {
             programs.extend(section_programs(section, program_type));
         }
 
-        let btf_ext = sections
-            .iter()
-            .find(|info| info.kind == SectionKind::BtfExt)
-            .map(|info| section_data(info.index).map(<[u8]>::to_vec))
-            .transpose()?;
+        let btf_ext = match (
+            sections
+                .iter()
+                .find(|info| info.kind == SectionKind::BtfExt),
+            btf.as_ref(),
+        ) {
+            (Some(info), Some(btf)) => {
+                Some(BtfExt::parse(section_data(info.index)?, btf).map_err(ParseError::BtfExt)?)
+            }
+            _ => None,
+        };
 
         Ok(Object {
             license,

@@ -159,10 +159,18 @@ pub fn dump(object: &Object, path: &str) -> String {
     let _ = writeln!(
         out,
         "\t.BTF.ext: {}",
-        object
-            .btf_ext
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |ext| format!("{} bytes", ext.len()))
+        object.btf_ext.as_ref().map_or_else(
+            || "none".to_string(),
+            |ext| format!(
+                "{} sections with func_info, {} with line_info, {} CO-RE relocations",
+                ext.func_info.len(),
+                ext.line_info.len(),
+                ext.core_relos
+                    .iter()
+                    .map(|section| section.records.len())
+                    .sum::<usize>()
+            )
+        )
     );
     out
 }

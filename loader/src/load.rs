@@ -5,13 +5,18 @@
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
+use elf::btf::ext::{encode_func_info, encode_line_info, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE};
+use elf::btf::BtfFeatures;
 use elf::reloc::{patch_map_fd, patch_map_value};
+use elf::LinkedProgram;
 use elf::{
     DataKind, MapOrigin, MapSpec, Object, Pinning, ProgramSpec, ProgramType, RelocTarget, XdpAttach,
 };
 use sys::abi::*;
+use sys::btf::BtfFd;
 use sys::map::{map_create, map_info, map_update_elem, MapCreate};
 use sys::netlink;
+use sys::prog::ProgBtf;
 use sys::prog::{prog_load, ProgLoad};
 use sys::{MapFd, ProgFd};
 
@@ -177,7 +182,7 @@ pub fn kernel_map_name(spec: &MapSpec, object_name: &str) -> String {
     }
     const MAX_NAME: usize = BPF_OBJ_NAME_LEN - 1;
     const SUFFIX_RESERVED: usize = 7;
-    let suffix_len = spec.name.len().max(SUFFIX_RESERVED).min(MAX_NAME);
+    let suffix_len = spec.name.len().clamp(SUFFIX_RESERVED, MAX_NAME);
     let custom = spec.name.get(1..).is_some_and(|rest| rest.contains('.'));
     let prefix_len = if custom {
         0
@@ -275,7 +280,7 @@ pub fn create_maps(
                     value_type_id,
                 })
         });
-        let fd = map_create(&MapCreate {
+        let mut request = MapCreate {
             name: &kernel_name,
             map_type: spec.map_type,
             key_size: spec.key_size,
@@ -284,8 +289,17 @@ pub fn create_maps(
             map_flags: spec.map_flags | extra_map_flags(spec),
             numa_node: spec.numa_node,
             btf,
-        })
-        .map_err(|error| LoadError::MapCreate {
+        };
+        // Some map types (prog arrays, map-in-map) refuse BTF for their values; libbpf
+        // retries without it, and so do we.
+        let created = map_create(&request).or_else(|error| {
+            if request.btf.take().is_some() {
+                map_create(&request)
+            } else {
+                Err(error)
+            }
+        });
+        let fd = created.map_err(|error| LoadError::MapCreate {
             map: kernel_name.clone(),
             error,
         })?;
@@ -321,14 +335,12 @@ fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadErr
     }
 }
 
-/// Links the program with the functions it calls and points every map reference at
-/// its live map.
+/// Points every map reference of a linked program at its live map.
 pub fn relocate(
-    object: &Object,
     program: &ProgramSpec,
+    linked: LinkedProgram,
     maps: &[LiveMap],
 ) -> Result<Vec<[u8; 8]>, LoadError> {
-    let linked = object.link(program).map_err(LoadError::Unsupported)?;
     let mut insns = linked.insns;
     for relocation in &linked.relocations {
         let bad = || LoadError::BadRelocation {
@@ -354,14 +366,49 @@ pub fn relocate(
     Ok(insns.into_iter().map(|insn| insn.to_bytes()).collect())
 }
 
-/// Relocates and loads one program.
+/// The object's BTF, fixed up at parse time, sanitised for what the running kernel
+/// supports, loaded with `BPF_BTF_LOAD`. `Ok(None)` when the object has no BTF; `Err`
+/// when the kernel refused it (the caller loads without BTF and says so once).
+pub fn load_btf(object: &Object) -> Result<Option<BtfFd>, sys::btf::BtfLoadError> {
+    let Some(btf) = &object.btf else {
+        return Ok(None);
+    };
+    let kernel = sys::probe::kernel_btf_features();
+    let features = BtfFeatures {
+        func: kernel.func,
+        func_global: kernel.func_global,
+        datasec: kernel.datasec,
+        float: kernel.float,
+        decl_tag: kernel.decl_tag,
+        type_tag: kernel.type_tag,
+        enum64: kernel.enum64,
+        qmark_datasec: kernel.qmark_datasec,
+    };
+    let mut btf = btf.clone();
+    btf.sanitize(&features);
+    sys::btf::btf_load(&btf.to_bytes()).map(Some)
+}
+
+/// Relocates and loads one program; with `btf`, it carries func_info and line_info so
+/// verifier logs and `bpftool prog dump xlated` show source lines.
 pub fn load_program(
     object: &Object,
     program: &ProgramSpec,
     maps: &[LiveMap],
+    btf: Option<&BtfFd>,
 ) -> Result<ProgFd, LoadError> {
     let (prog_type, expected_attach_type, prog_flags) = kernel_program_type(program)?;
-    let insns = relocate(object, program, maps)?;
+    let linked = object.link(program).map_err(LoadError::Unsupported)?;
+    let func_info = encode_func_info(&linked.func_info);
+    let line_info = encode_line_info(&linked.line_info);
+    let insns = relocate(program, linked, maps)?;
+    let prog_btf = btf.map(|btf| ProgBtf {
+        btf_fd: btf.as_raw_fd(),
+        func_info_rec_size: FUNC_INFO_REC_SIZE,
+        func_info: &func_info,
+        line_info_rec_size: LINE_INFO_REC_SIZE,
+        line_info: &line_info,
+    });
     prog_load(&ProgLoad {
         name: &program.name,
         prog_type,
@@ -370,7 +417,7 @@ pub fn load_program(
         insns: &insns,
         license: object.license.as_deref().unwrap_or(""),
         kern_version: object.kernel_version.unwrap_or(0),
-        btf: None,
+        btf: prog_btf,
     })
     .map_err(LoadError::ProgLoad)
 }

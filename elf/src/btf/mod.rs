@@ -1,10 +1,17 @@
-//! BTF (`.BTF`): header, string table and type table, parsed into plain data.
+//! BTF (`.BTF`): header, string table and type table, parsed into plain data,
+//! fixed up the way libbpf does before loading, sanitised for what a given kernel
+//! supports, and encoded back to bytes. `.BTF.ext` is in [`ext`].
 //!
 //! Only little-endian BTF is accepted, matching the little-endian objects
 //! `elf` accepts. Type ids start at 1; id 0 is `void`.
 
+pub mod ext;
+mod fixup;
+mod sanitize;
 mod types;
 
+pub use ext::{BtfExt, CoreRelo, ExtSection, FuncInfo, LineInfo};
+pub use sanitize::BtfFeatures;
 pub use types::{BtfKind, BtfMember, BtfType, DatasecVar};
 
 use std::fmt;
@@ -56,6 +63,65 @@ pub enum BtfError {
     SizeOverflow {
         type_id: u32,
     },
+    /// A string that cannot be added: it holds a NUL byte, or the table would outgrow `u32`.
+    BadNewString {
+        string: String,
+    },
+    /// The type table is full (ids are `u32`).
+    TooManyTypes,
+    /// A DATASEC whose size has to come from its ELF section, but the object has no
+    /// non-empty section of that name.
+    DatasecWithoutSection {
+        datasec: String,
+    },
+    /// A DATASEC entry that is not a `VAR`.
+    DatasecEntryNotVar {
+        datasec: String,
+        type_id: u32,
+    },
+    /// A global variable of a DATASEC with no ELF symbol to take its offset from.
+    DatasecVarWithoutSymbol {
+        datasec: String,
+        var: String,
+    },
+    /// A variable that does not fit inside its section.
+    DatasecVarOutOfBounds {
+        datasec: String,
+        var: String,
+        offset: u32,
+        size: u32,
+        section_size: u32,
+    },
+    /// `.BTF.ext` header that is short, has the wrong magic, version or flags, or a bad length.
+    ExtHeader {
+        reason: &'static str,
+    },
+    /// A `.BTF.ext` info block (`func_info`, `line_info`, `core_relo`) whose offset
+    /// is not 4-byte aligned or whose range runs past the end of the section.
+    ExtBadBlock {
+        block: &'static str,
+        offset: u32,
+        len: u32,
+    },
+    /// A `.BTF.ext` record size smaller than the known record, or not a multiple of 4.
+    ExtRecordSize {
+        block: &'static str,
+        record_size: u32,
+        minimum: u32,
+    },
+    /// A `.BTF.ext` section header whose name is not in the BTF string table.
+    ExtSectionName {
+        block: &'static str,
+        name_off: u32,
+        offset: usize,
+    },
+    /// `.BTF.ext` records that run past the end of their block. `section` is empty
+    /// when even the section header is cut short.
+    ExtTruncated {
+        block: &'static str,
+        section: String,
+        offset: usize,
+    },
 }
 
 impl fmt::Display for BtfError {
@@ -92,18 +158,77 @@ impl fmt::Display for BtfError {
             BtfError::SizeOverflow { type_id } => {
                 write!(f, "BTF type {type_id} has a size that does not fit in 32 bits")
             }
+            BtfError::BadNewString { string } => write!(
+                f,
+                "BTF string {string:?} cannot be added: it contains a NUL byte or the string table is full"
+            ),
+            BtfError::TooManyTypes => write!(f, "BTF type table is full"),
+            BtfError::DatasecWithoutSection { datasec } => write!(
+                f,
+                "BTF DATASEC `{datasec}` has no size and the object has no non-empty ELF section `{datasec}` to take it from"
+            ),
+            BtfError::DatasecEntryNotVar { datasec, type_id } => write!(
+                f,
+                "BTF DATASEC `{datasec}` lists type {type_id}, which is not a variable"
+            ),
+            BtfError::DatasecVarWithoutSymbol { datasec, var } => write!(
+                f,
+                "BTF variable `{var}` in DATASEC `{datasec}` has no ELF symbol in section `{datasec}` to take its offset from"
+            ),
+            BtfError::DatasecVarOutOfBounds {
+                datasec,
+                var,
+                offset,
+                size,
+                section_size,
+            } => write!(
+                f,
+                "BTF variable `{var}` ({size} bytes at offset {offset}) does not fit in DATASEC `{datasec}` of {section_size} bytes"
+            ),
+            BtfError::ExtHeader { reason } => write!(f, "BTF.ext header is invalid: {reason}"),
+            BtfError::ExtBadBlock { block, offset, len } => write!(
+                f,
+                "BTF.ext {block} block ({len} bytes at offset {offset}) is misaligned or runs past the end"
+            ),
+            BtfError::ExtRecordSize {
+                block,
+                record_size,
+                minimum,
+            } => write!(
+                f,
+                "BTF.ext {block} record size {record_size} is invalid (at least {minimum}, a multiple of 4)"
+            ),
+            BtfError::ExtSectionName {
+                block,
+                name_off,
+                offset,
+            } => write!(
+                f,
+                "BTF.ext {block} entry at byte {offset} names section at string offset {name_off}, outside the BTF string table"
+            ),
+            BtfError::ExtTruncated {
+                block,
+                section,
+                offset,
+            } => {
+                if section.is_empty() {
+                    write!(f, "BTF.ext {block} is truncated: a section header at byte {offset} runs past the end")
+                } else {
+                    write!(f, "BTF.ext {block} is truncated: the records of section `{section}` at byte {offset} run past the end")
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for BtfError {}
 
-/// Parsed `.BTF`: the raw bytes (kept so they can be handed to the kernel later),
-/// the string table and the type table.
+/// Parsed `.BTF`: the string table and the type table. [`Btf::to_bytes`] encodes
+/// them back into a `.BTF` blob for the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Btf {
-    raw: Vec<u8>,
-    strings: std::ops::Range<usize>,
+    /// The string table, byte for byte: offsets into it are name offsets.
+    strings: Vec<u8>,
     /// `types[i]` is type id `i + 1`.
     types: Vec<BtfType>,
 }
@@ -194,7 +319,7 @@ impl Btf {
                 reason: "string section does not end with a NUL byte",
             });
         }
-        let strings = hdr_len + str_range.start..hdr_len + str_range.end;
+        let strings = body[str_range].to_vec();
 
         let mut reader = Reader::new(&body[type_range.clone()]);
         let mut types = Vec::new();
@@ -204,11 +329,7 @@ impl Btf {
             })?;
             types.push(BtfType::parse(&mut reader, type_id)?);
         }
-        let btf = Btf {
-            raw: data.to_vec(),
-            strings,
-            types,
-        };
+        let btf = Btf { strings, types };
         btf.validate()?;
         Ok(btf)
     }
@@ -233,9 +354,98 @@ impl Btf {
         Ok(())
     }
 
-    /// The bytes of the whole `.BTF` section as found in the object.
-    pub fn raw(&self) -> &[u8] {
-        &self.raw
+    /// Encodes the types and strings as a version 1 little-endian `.BTF` blob: the
+    /// 24-byte header, the type section, then the string section right after it.
+    ///
+    /// For an unmodified `Btf` parsed from a section with that layout (what clang
+    /// emits) the bytes are the section's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut type_bytes = Vec::new();
+        for ty in &self.types {
+            ty.encode(&mut type_bytes);
+        }
+        // Lengths past u32 cannot come from parsing a section and are refused by
+        // the kernel anyway; saturate instead of panicking.
+        let type_len = u32::try_from(type_bytes.len()).unwrap_or(u32::MAX);
+        let str_len = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        let mut out = Vec::with_capacity(BTF_HEADER_LEN + type_bytes.len() + self.strings.len());
+        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+        out.push(BTF_VERSION);
+        out.push(0); // flags
+        for word in [BTF_HEADER_LEN as u32, 0, type_len, type_len, str_len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&type_bytes);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+
+    /// The offset of `string` in the string table, appending it when it is not there.
+    pub fn add_string(&mut self, string: &str) -> Result<u32, BtfError> {
+        // Offset 0 must be the empty string.
+        if self.strings.is_empty() {
+            self.strings.push(0);
+        }
+        if string.is_empty() && self.strings.first() == Some(&0) {
+            return Ok(0);
+        }
+        let bad = || BtfError::BadNewString {
+            string: string.to_owned(),
+        };
+        if string.as_bytes().contains(&0) {
+            return Err(bad());
+        }
+        if let Some(offset) = self.find_string(string) {
+            return Ok(offset);
+        }
+        let offset = u32::try_from(self.strings.len()).map_err(|_| bad())?;
+        let end = self
+            .strings
+            .len()
+            .checked_add(string.len())
+            .and_then(|end| end.checked_add(1))
+            .filter(|&end| u32::try_from(end).is_ok());
+        if end.is_none() {
+            return Err(bad());
+        }
+        self.strings.extend_from_slice(string.as_bytes());
+        self.strings.push(0);
+        Ok(offset)
+    }
+
+    /// The offset of a whole NUL-terminated `string` already in the table.
+    fn find_string(&self, string: &str) -> Option<u32> {
+        let mut start = 0usize;
+        for piece in self.strings.split(|&b| b == 0) {
+            if piece == string.as_bytes() && start < self.strings.len() {
+                return u32::try_from(start).ok();
+            }
+            start = start.checked_add(piece.len())?.checked_add(1)?;
+        }
+        None
+    }
+
+    /// Appends a type and returns its id.
+    pub fn push_type(&mut self, ty: BtfType) -> Result<u32, BtfError> {
+        let type_id = self
+            .types
+            .len()
+            .checked_add(1)
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or(BtfError::TooManyTypes)?;
+        self.types.push(ty);
+        Ok(type_id)
+    }
+
+    /// Type `type_id` for changing in place; `None` for `void` and ids past the table.
+    pub fn get_mut(&mut self, type_id: u32) -> Option<&mut BtfType> {
+        let index = usize::try_from(type_id).ok()?.checked_sub(1)?;
+        self.types.get_mut(index)
+    }
+
+    /// All types, `[i]` being type id `i + 1`, for the fixups in this module.
+    pub(crate) fn types_mut(&mut self) -> &mut [BtfType] {
+        &mut self.types
     }
 
     /// Number of types, not counting `void`.
@@ -258,17 +468,15 @@ impl Btf {
 
     /// The NUL-terminated string at `offset` in the string table.
     pub fn string(&self, offset: u32) -> Result<&str, BtfError> {
-        let table = &self.raw[self.strings.clone()];
-        let start = offset as usize;
-        if start >= table.len() {
+        let start = usize::try_from(offset).map_err(|_| BtfError::BadStringOffset { offset })?;
+        let Some(rest) = self.strings.get(start..).filter(|rest| !rest.is_empty()) else {
             if start == 0 {
                 return Ok("");
             }
             return Err(BtfError::BadStringOffset { offset });
-        }
-        let rest = &table[start..];
-        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-        std::str::from_utf8(&rest[..len]).map_err(|_| BtfError::BadStringOffset { offset })
+        };
+        let text = rest.split(|&b| b == 0).next().unwrap_or(rest);
+        std::str::from_utf8(text).map_err(|_| BtfError::BadStringOffset { offset })
     }
 
     /// The name of type `type_id` (empty for anonymous types and `void`).
@@ -362,5 +570,13 @@ impl Btf {
     }
 }
 
+#[cfg(test)]
+mod ext_tests;
+#[cfg(test)]
+mod fixup_tests;
+#[cfg(test)]
+mod object_tests;
+#[cfg(test)]
+mod sanitize_tests;
 #[cfg(test)]
 mod tests;

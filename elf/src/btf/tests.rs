@@ -1,31 +1,43 @@
-//! BTF parsing tests on hand-built BTF blobs.
+//! BTF parsing and serialisation tests on hand-built BTF blobs. The [`Builder`]
+//! is shared with the other test modules of `btf`.
 
 use super::*;
 
 // Kind numbers (include/uapi/linux/btf.h).
-const INT: u32 = 1;
-const PTR: u32 = 2;
-const ARRAY: u32 = 3;
-const STRUCT: u32 = 4;
-const TYPEDEF: u32 = 8;
-const CONST: u32 = 10;
-const VAR: u32 = 14;
-const DATASEC: u32 = 15;
+pub(super) const INT: u32 = 1;
+pub(super) const PTR: u32 = 2;
+pub(super) const ARRAY: u32 = 3;
+pub(super) const STRUCT: u32 = 4;
+pub(super) const UNION: u32 = 5;
+pub(super) const ENUM: u32 = 6;
+pub(super) const FWD: u32 = 7;
+pub(super) const TYPEDEF: u32 = 8;
+pub(super) const VOLATILE: u32 = 9;
+pub(super) const CONST: u32 = 10;
+pub(super) const RESTRICT: u32 = 11;
+pub(super) const FUNC: u32 = 12;
+pub(super) const FUNC_PROTO: u32 = 13;
+pub(super) const VAR: u32 = 14;
+pub(super) const DATASEC: u32 = 15;
+pub(super) const FLOAT: u32 = 16;
+pub(super) const DECL_TAG: u32 = 17;
+pub(super) const TYPE_TAG: u32 = 18;
+pub(super) const ENUM64: u32 = 19;
 
 /// `BTF_INT_SIGNED` in the encoding byte, and the bit count in the low byte.
-const fn int_encoding(signed: bool, bits: u32) -> u32 {
+pub(super) const fn int_encoding(signed: bool, bits: u32) -> u32 {
     (if signed { 1 << 24 } else { 0 }) | bits
 }
 
 /// Emits a version 1 `.BTF` section: header, type records, string table.
-struct Builder {
-    types: Vec<u8>,
-    strings: Vec<u8>,
-    count: u32,
+pub(super) struct Builder {
+    pub(super) types: Vec<u8>,
+    pub(super) strings: Vec<u8>,
+    pub(super) count: u32,
 }
 
 impl Builder {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Builder {
             types: Vec::new(),
             // Offset 0 is the empty name.
@@ -35,42 +47,49 @@ impl Builder {
     }
 
     /// Adds a string and returns its offset.
-    fn name(&mut self, name: &str) -> u32 {
+    pub(super) fn name(&mut self, name: &str) -> u32 {
         let offset = self.strings.len() as u32;
         self.strings.extend_from_slice(name.as_bytes());
         self.strings.push(0);
         offset
     }
 
-    fn words(&mut self, words: &[u32]) {
+    pub(super) fn words(&mut self, words: &[u32]) {
         for word in words {
             self.types.extend_from_slice(&word.to_le_bytes());
         }
     }
 
     /// Adds a `struct btf_type` followed by `extra` words and returns the new id.
-    fn ty(&mut self, name_off: u32, kind: u32, vlen: u32, size_or_type: u32, extra: &[u32]) -> u32 {
+    pub(super) fn ty(
+        &mut self,
+        name_off: u32,
+        kind: u32,
+        vlen: u32,
+        size_or_type: u32,
+        extra: &[u32],
+    ) -> u32 {
         self.words(&[name_off, (kind << 24) | vlen, size_or_type]);
         self.words(extra);
         self.count += 1;
         self.count
     }
 
-    fn int(&mut self, name: &str, size: u32) -> u32 {
+    pub(super) fn int(&mut self, name: &str, size: u32) -> u32 {
         let name = self.name(name);
         self.ty(name, INT, 0, size, &[int_encoding(true, size * 8)])
     }
 
-    fn ptr(&mut self, target: u32) -> u32 {
+    pub(super) fn ptr(&mut self, target: u32) -> u32 {
         self.ty(0, PTR, 0, target, &[])
     }
 
-    fn array(&mut self, elem: u32, index: u32, nelems: u32) -> u32 {
+    pub(super) fn array(&mut self, elem: u32, index: u32, nelems: u32) -> u32 {
         self.ty(0, ARRAY, 0, 0, &[elem, index, nelems])
     }
 
     /// A struct with `(name, type id, bit offset)` members.
-    fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+    pub(super) fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
         let name = self.name(name);
         let mut extra = Vec::new();
         for &(member, type_id, offset) in members {
@@ -79,23 +98,40 @@ impl Builder {
         self.ty(name, STRUCT, members.len() as u32, size, &extra)
     }
 
-    fn typedef(&mut self, name: &str, target: u32) -> u32 {
+    pub(super) fn typedef(&mut self, name: &str, target: u32) -> u32 {
         let name = self.name(name);
         self.ty(name, TYPEDEF, 0, target, &[])
     }
 
-    fn constant(&mut self, target: u32) -> u32 {
+    pub(super) fn constant(&mut self, target: u32) -> u32 {
         self.ty(0, CONST, 0, target, &[])
     }
 
-    fn var(&mut self, name: &str, target: u32) -> u32 {
-        let name = self.name(name);
+    pub(super) fn var(&mut self, name: &str, target: u32) -> u32 {
         // BTF_VAR_GLOBAL_ALLOCATED
-        self.ty(name, VAR, 0, target, &[1])
+        self.var_linkage(name, target, 1)
+    }
+
+    /// A VAR with linkage 0 (static), 1 (global) or 2 (extern).
+    pub(super) fn var_linkage(&mut self, name: &str, target: u32, linkage: u32) -> u32 {
+        let name = self.name(name);
+        self.ty(name, VAR, 0, target, &[linkage])
+    }
+
+    /// Like [`Builder::ty`] with the `kind_flag` bit set.
+    pub(super) fn ty_flag(
+        &mut self,
+        name_off: u32,
+        kind: u32,
+        vlen: u32,
+        size_or_type: u32,
+        extra: &[u32],
+    ) -> u32 {
+        self.ty(name_off, kind | 0x80, vlen, size_or_type, extra)
     }
 
     /// A DATASEC with `(var id, offset, size)` entries.
-    fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
+    pub(super) fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
         let name = self.name(name);
         let extra: Vec<u32> = vars
             .iter()
@@ -104,7 +140,7 @@ impl Builder {
         self.ty(name, DATASEC, vars.len() as u32, size, &extra)
     }
 
-    fn build(&self) -> Vec<u8> {
+    pub(super) fn build(&self) -> Vec<u8> {
         let type_len = self.types.len() as u32;
         let mut out = Vec::new();
         out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
@@ -124,7 +160,7 @@ impl Builder {
         out
     }
 
-    fn parse(&self) -> Result<Btf, BtfError> {
+    pub(super) fn parse(&self) -> Result<Btf, BtfError> {
         Btf::parse(&self.build())
     }
 }
@@ -260,11 +296,15 @@ fn parses_each_kind() {
 }
 
 #[test]
-fn keeps_the_raw_bytes() {
+fn to_bytes_gives_back_the_section() {
     let mut b = Builder::new();
     b.int("int", 4);
     let raw = b.build();
-    assert_eq!(Btf::parse(&raw).unwrap().raw(), &raw[..]);
+    assert_eq!(Btf::parse(&raw).unwrap().to_bytes(), raw);
+    let raw = valid_blob();
+    assert_eq!(Btf::parse(&raw).unwrap().to_bytes(), raw);
+    let raw = Builder::new().build();
+    assert_eq!(Btf::parse(&raw).unwrap().to_bytes(), raw);
 }
 
 #[test]
@@ -667,6 +707,56 @@ fn every_error_displays_a_sentence() {
         },
         BtfError::TooDeep { type_id: 1 },
         BtfError::SizeOverflow { type_id: 2 },
+        BtfError::BadNewString {
+            string: "a\0b".into(),
+        },
+        BtfError::TooManyTypes,
+        BtfError::DatasecWithoutSection {
+            datasec: ".bss".into(),
+        },
+        BtfError::DatasecEntryNotVar {
+            datasec: ".data".into(),
+            type_id: 3,
+        },
+        BtfError::DatasecVarWithoutSymbol {
+            datasec: ".data".into(),
+            var: "counter".into(),
+        },
+        BtfError::DatasecVarOutOfBounds {
+            datasec: ".data".into(),
+            var: "counter".into(),
+            offset: 6,
+            size: 4,
+            section_size: 8,
+        },
+        BtfError::ExtHeader {
+            reason: "the version is not 1",
+        },
+        BtfError::ExtBadBlock {
+            block: "func_info",
+            offset: 2,
+            len: 8,
+        },
+        BtfError::ExtRecordSize {
+            block: "line_info",
+            record_size: 12,
+            minimum: 16,
+        },
+        BtfError::ExtSectionName {
+            block: "func_info",
+            name_off: 9999,
+            offset: 36,
+        },
+        BtfError::ExtTruncated {
+            block: "func_info",
+            section: "xdp".into(),
+            offset: 36,
+        },
+        BtfError::ExtTruncated {
+            block: "func_info",
+            section: String::new(),
+            offset: 52,
+        },
     ];
     for error in errors {
         let message = error.to_string();
@@ -675,4 +765,321 @@ fn every_error_displays_a_sentence() {
             "{error:?}: {message:?}"
         );
     }
+}
+
+/// Ids in [`every_kind`].
+pub(super) struct EveryKind {
+    pub(super) int: u32,
+    pub(super) bitfields: u32,
+    pub(super) union: u32,
+    pub(super) signed_enum: u32,
+    pub(super) fwd_union: u32,
+    pub(super) func_proto: u32,
+    pub(super) anonymous_proto: u32,
+    pub(super) func: u32,
+    pub(super) static_var: u32,
+    pub(super) global_var: u32,
+    pub(super) data: u32,
+    pub(super) qmark: u32,
+    pub(super) float: u32,
+    pub(super) decl_tag: u32,
+    pub(super) type_tag: u32,
+    pub(super) enum64: u32,
+    pub(super) restrict: u32,
+}
+
+/// One of every kind, with kind flags where clang sets them.
+pub(super) fn every_kind() -> (Builder, EveryKind) {
+    let mut b = Builder::new();
+    let int = b.int("int", 4);
+    let ptr = b.ptr(int);
+    b.array(int, int, 4);
+    // struct { int a:3; int b:5; } with kind_flag: offsets carry the bitfield size.
+    let name = b.name("bits");
+    let (a, bb) = (b.name("a"), b.name("b"));
+    let bitfields = b.ty_flag(
+        name,
+        STRUCT,
+        2,
+        4,
+        &[a, int, 3 << 24, bb, int, (5 << 24) | 3],
+    );
+    let name = b.name("either");
+    let union = b.ty(name, UNION, 2, 8, &[a, int, 0, bb, ptr, 0]);
+    let name = b.name("sign");
+    let (minus, plus) = (b.name("MINUS"), b.name("PLUS"));
+    let signed_enum = b.ty_flag(name, ENUM, 2, 4, &[minus, (-1i32) as u32, plus, 1]);
+    let name = b.name("later");
+    let fwd_union = b.ty_flag(name, FWD, 0, 0, &[]);
+    b.typedef("int_t", int);
+    b.ty(0, VOLATILE, 0, int, &[]);
+    b.constant(int);
+    let restrict = b.ty(0, RESTRICT, 0, ptr, &[]);
+    let ctx = b.name("ctx");
+    let func_proto = b.ty(0, FUNC_PROTO, 1, int, &[ctx, ptr]);
+    let anonymous_proto = b.ty(0, FUNC_PROTO, 2, int, &[0, ptr, 0, int]);
+    let name = b.name("prog");
+    let func = b.ty(name, FUNC, 1, func_proto, &[]); // global
+    let static_var = b.var_linkage("prog.____fmt", int, 0);
+    let global_var = b.var("counter", int);
+    let data = b.datasec(".data", 0, &[(global_var, 0, 4), (static_var, 0, 4)]);
+    let qmark = b.datasec("?.maps", 4, &[]);
+    let name = b.name("double");
+    let float = b.ty(name, FLOAT, 0, 8, &[]);
+    let name = b.name("user");
+    let decl_tag = b.ty(name, DECL_TAG, 0, global_var, &[u32::MAX]);
+    let name = b.name("rcu");
+    let type_tag = b.ty(name, TYPE_TAG, 0, int, &[]);
+    let name = b.name("big");
+    let (small, large) = (b.name("SMALL"), b.name("LARGE"));
+    let enum64 = b.ty_flag(name, ENUM64, 2, 8, &[small, 1, 0, large, 0, 1]);
+    let ids = EveryKind {
+        int,
+        bitfields,
+        union,
+        signed_enum,
+        fwd_union,
+        func_proto,
+        anonymous_proto,
+        func,
+        static_var,
+        global_var,
+        data,
+        qmark,
+        float,
+        decl_tag,
+        type_tag,
+        enum64,
+        restrict,
+    };
+    (b, ids)
+}
+
+#[test]
+fn every_kind_round_trips_byte_for_byte() {
+    let (b, ids) = every_kind();
+    let raw = b.build();
+    let btf = Btf::parse(&raw).unwrap();
+    let kinds: Vec<&str> = btf.types().map(|(_, ty)| ty.kind.name()).collect();
+    for kind in [
+        "INT",
+        "PTR",
+        "ARRAY",
+        "STRUCT",
+        "UNION",
+        "ENUM",
+        "FWD",
+        "TYPEDEF",
+        "VOLATILE",
+        "CONST",
+        "RESTRICT",
+        "FUNC",
+        "FUNC_PROTO",
+        "VAR",
+        "DATASEC",
+        "FLOAT",
+        "DECL_TAG",
+        "TYPE_TAG",
+        "ENUM64",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    assert_eq!(btf.to_bytes(), raw);
+    assert_eq!(Btf::parse(&btf.to_bytes()).unwrap(), btf);
+
+    // The flags that carry meaning were read.
+    assert!(btf.get(ids.bitfields).unwrap().kind_flag);
+    assert!(btf.get(ids.signed_enum).unwrap().kind_flag);
+    assert!(btf.get(ids.enum64).unwrap().kind_flag);
+    assert!(!btf.get(ids.union).unwrap().kind_flag);
+    assert_eq!(
+        btf.get(ids.fwd_union).unwrap().kind,
+        BtfKind::Fwd { is_union: true }
+    );
+    assert_eq!(
+        btf.get(ids.func).unwrap().kind,
+        BtfKind::Func {
+            proto: ids.func_proto,
+            linkage: 1
+        }
+    );
+    assert_eq!(
+        btf.get(ids.enum64).unwrap().kind,
+        BtfKind::Enum64 {
+            size: 8,
+            values: vec![
+                (btf.find_string("SMALL").unwrap(), 1),
+                (btf.find_string("LARGE").unwrap(), 1 << 32)
+            ]
+        }
+    );
+    assert_eq!(
+        btf.get(ids.decl_tag).unwrap().kind,
+        BtfKind::DeclTag {
+            target: ids.global_var,
+            component_idx: u32::MAX
+        }
+    );
+    assert_eq!(
+        btf.get(ids.restrict).unwrap().kind,
+        BtfKind::Restrict { target: 2 }
+    );
+    let _ = (
+        ids.int,
+        ids.anonymous_proto,
+        ids.static_var,
+        ids.data,
+        ids.qmark,
+        ids.float,
+        ids.type_tag,
+    );
+}
+
+#[test]
+fn modified_types_encode_their_new_kind() {
+    let s = sample();
+    let mut btf = s.btf.clone();
+    let ty = btf.get_mut(s.var).unwrap();
+    ty.kind = BtfKind::Int {
+        size: 1,
+        encoding: 8,
+    };
+    btf.get_mut(s.datasec).unwrap().kind = BtfKind::Struct {
+        size: 16,
+        members: vec![BtfMember {
+            name_off: 0,
+            type_id: s.var,
+            offset: 0,
+        }],
+    };
+    let bytes = btf.to_bytes();
+    // The VAR record had one extra word, like INT: the table keeps its length.
+    assert_eq!(bytes.len(), s.btf.to_bytes().len());
+    let again = Btf::parse(&bytes).unwrap();
+    assert_eq!(again, btf);
+    assert_eq!(again.get(s.var).unwrap().kind.name(), "INT");
+    assert_eq!(again.get(s.datasec).unwrap().kind.name(), "STRUCT");
+    assert!(btf.get_mut(0).is_none());
+    assert!(btf.get_mut(100).is_none());
+}
+
+#[test]
+fn other_layouts_reencode_to_the_canonical_one() {
+    // Strings first, then types, after a 32-byte header: the kernel's header may grow.
+    let mut b = Builder::new();
+    let int = b.int("int", 4);
+    b.ptr(int);
+    let strings = b.strings.clone();
+    let types = b.types.clone();
+    let mut data = Vec::new();
+    data.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+    data.extend_from_slice(&[BTF_VERSION, 0]);
+    for word in [
+        32,
+        strings.len() as u32,
+        types.len() as u32,
+        0,
+        strings.len() as u32,
+        0,
+        0,
+    ] {
+        data.extend_from_slice(&word.to_le_bytes());
+    }
+    data.extend_from_slice(&strings);
+    data.extend_from_slice(&types);
+    let btf = Btf::parse(&data).unwrap();
+    assert_eq!(btf, b.parse().unwrap());
+    assert_ne!(btf.to_bytes(), data);
+    assert_eq!(btf.to_bytes(), b.build());
+}
+
+#[test]
+fn add_string_appends_or_reuses() {
+    let s = sample();
+    let mut btf = s.btf.clone();
+    let before = btf.to_bytes().len();
+    assert_eq!(btf.add_string(""), Ok(0));
+    let int = btf.get(s.int).unwrap().name_off;
+    assert_eq!(btf.add_string("int"), Ok(int), "whole strings are reused");
+    let new = btf.add_string("nt").unwrap();
+    assert_ne!(new, int + 1, "only whole strings are reused");
+    assert_eq!(btf.string(new), Ok("nt"));
+    assert_eq!(btf.add_string("nt"), Ok(new));
+    let other = btf.add_string("_rodata").unwrap();
+    assert_eq!(btf.string(other), Ok("_rodata"));
+    assert_eq!(btf.to_bytes().len(), before + 3 + 8);
+    // Old offsets still mean the same.
+    assert_eq!(btf.name(s.int), Ok("int"));
+    assert_eq!(btf.name(s.var), Ok("stats_map"));
+    assert_eq!(
+        btf.add_string("a\0b"),
+        Err(BtfError::BadNewString {
+            string: "a\0b".into()
+        })
+    );
+    let again = Btf::parse(&btf.to_bytes()).unwrap();
+    assert_eq!(again, btf);
+}
+
+#[test]
+fn add_string_to_an_empty_table_keeps_offset_0_empty() {
+    let mut data = Builder::new().build();
+    // No string section at all.
+    set_u32(&mut data, HDR_STR_LEN, 0);
+    data.pop();
+    let mut btf = Btf::parse(&data).unwrap();
+    assert_eq!(btf.to_bytes(), data);
+    assert_eq!(btf.string(0), Ok(""));
+    let name = btf.add_string("x").unwrap();
+    assert_eq!(name, 1);
+    assert_eq!(btf.string(0), Ok(""));
+    assert_eq!(btf.string(1), Ok("x"));
+
+    let mut btf = Btf::parse(&data).unwrap();
+    assert_eq!(btf.add_string(""), Ok(0));
+    assert_eq!(Btf::parse(&btf.to_bytes()).unwrap().string(0), Ok(""));
+}
+
+#[test]
+fn push_type_appends_with_the_next_id() {
+    let s = sample();
+    let mut btf = s.btf.clone();
+    let name_off = btf.add_string("char").unwrap();
+    let id = btf
+        .push_type(BtfType {
+            name_off,
+            kind_flag: false,
+            kind: BtfKind::Int {
+                size: 1,
+                encoding: int_encoding(true, 8),
+            },
+        })
+        .unwrap();
+    assert_eq!(id, 9);
+    assert_eq!(btf.name(id), Ok("char"));
+    let again = Btf::parse(&btf.to_bytes()).unwrap();
+    assert_eq!(again, btf);
+    assert_eq!(again.resolve_size(id), Ok(1));
+}
+
+#[test]
+fn lists_longer_than_vlen_are_cut_at_65535() {
+    let s = sample();
+    let mut btf = s.btf.clone();
+    let member = BtfMember {
+        name_off: 0,
+        type_id: s.int,
+        offset: 0,
+    };
+    btf.get_mut(s.datarec).unwrap().kind = BtfKind::Struct {
+        size: 4,
+        members: vec![member.clone(); 70_000],
+    };
+    let again = Btf::parse(&btf.to_bytes()).unwrap();
+    let BtfKind::Struct { members, .. } = &again.get(s.datarec).unwrap().kind else {
+        panic!("not a struct");
+    };
+    assert_eq!(members.len(), 65_535);
+    // The types after it are still where they were.
+    assert_eq!(again.get(s.datasec), btf.get(s.datasec));
 }

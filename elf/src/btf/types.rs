@@ -66,6 +66,10 @@ pub enum BtfKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BtfType {
     pub name_off: u32,
+    /// The `kind_flag` bit of `info`: bitfield member encoding for structs and unions,
+    /// signedness for enums, "attribute" for decl and type tags. For `FWD` the bit is
+    /// [`BtfKind::Fwd::is_union`], which wins when the type is encoded.
+    pub kind_flag: bool,
     pub kind: BtfKind,
 }
 
@@ -182,8 +186,116 @@ impl BtfType {
                 return Err(BtfError::UnknownKind { type_id, kind });
             }
         };
-        Ok(BtfType { name_off, kind })
+        Ok(BtfType {
+            name_off,
+            kind_flag,
+            kind,
+        })
     }
+
+    /// Appends the type as `struct btf_type` plus its kind-specific data, little-endian.
+    ///
+    /// Lists longer than `vlen` can express (65535 entries) are cut at 65535 so that
+    /// the record stays self-consistent.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        let mut words = |words: &[u32]| {
+            for word in words {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+        };
+        let header = |kind: u32, vlen: usize, kind_flag: bool, size_or_type: u32| {
+            let vlen = u32::try_from(vlen).unwrap_or(MAX_VLEN).min(MAX_VLEN);
+            let info = (u32::from(kind_flag) << 31) | (kind << 24) | vlen;
+            [self.name_off, info, size_or_type]
+        };
+        let flag = self.kind_flag;
+        match &self.kind {
+            BtfKind::Int { size, encoding } => {
+                words(&header(BTF_KIND_INT, 0, flag, *size));
+                words(&[*encoding]);
+            }
+            BtfKind::Ptr { target } => words(&header(BTF_KIND_PTR, 0, flag, *target)),
+            BtfKind::Array {
+                elem,
+                index,
+                nelems,
+            } => {
+                words(&header(BTF_KIND_ARRAY, 0, flag, 0));
+                words(&[*elem, *index, *nelems]);
+            }
+            BtfKind::Struct { size, members } | BtfKind::Union { size, members } => {
+                let kind = if matches!(self.kind, BtfKind::Struct { .. }) {
+                    BTF_KIND_STRUCT
+                } else {
+                    BTF_KIND_UNION
+                };
+                let members = capped(members);
+                words(&header(kind, members.len(), flag, *size));
+                for member in members {
+                    words(&[member.name_off, member.type_id, member.offset]);
+                }
+            }
+            BtfKind::Enum { size, values } => {
+                let values = capped(values);
+                words(&header(BTF_KIND_ENUM, values.len(), flag, *size));
+                for &(name, value) in values {
+                    words(&[name, value as u32]);
+                }
+            }
+            BtfKind::Fwd { is_union } => words(&header(BTF_KIND_FWD, 0, *is_union, 0)),
+            BtfKind::Typedef { target } => words(&header(BTF_KIND_TYPEDEF, 0, flag, *target)),
+            BtfKind::Volatile { target } => words(&header(BTF_KIND_VOLATILE, 0, flag, *target)),
+            BtfKind::Const { target } => words(&header(BTF_KIND_CONST, 0, flag, *target)),
+            BtfKind::Restrict { target } => words(&header(BTF_KIND_RESTRICT, 0, flag, *target)),
+            BtfKind::Func { proto, linkage } => {
+                // The linkage lives in vlen.
+                let linkage = usize::try_from(*linkage).unwrap_or(usize::MAX);
+                words(&header(BTF_KIND_FUNC, linkage, flag, *proto));
+            }
+            BtfKind::FuncProto { ret, params } => {
+                let params = capped(params);
+                words(&header(BTF_KIND_FUNC_PROTO, params.len(), flag, *ret));
+                for &(name, type_id) in params {
+                    words(&[name, type_id]);
+                }
+            }
+            BtfKind::Var { target, linkage } => {
+                words(&header(BTF_KIND_VAR, 0, flag, *target));
+                words(&[*linkage]);
+            }
+            BtfKind::Datasec { size, vars } => {
+                let vars = capped(vars);
+                words(&header(BTF_KIND_DATASEC, vars.len(), flag, *size));
+                for var in vars {
+                    words(&[var.type_id, var.offset, var.size]);
+                }
+            }
+            BtfKind::Float { size } => words(&header(BTF_KIND_FLOAT, 0, flag, *size)),
+            BtfKind::DeclTag {
+                target,
+                component_idx,
+            } => {
+                words(&header(BTF_KIND_DECL_TAG, 0, flag, *target));
+                words(&[*component_idx]);
+            }
+            BtfKind::TypeTag { target } => words(&header(BTF_KIND_TYPE_TAG, 0, flag, *target)),
+            BtfKind::Enum64 { size, values } => {
+                let values = capped(values);
+                words(&header(BTF_KIND_ENUM64, values.len(), flag, *size));
+                for &(name, value) in values {
+                    words(&[name, value as u32, (value >> 32) as u32]);
+                }
+            }
+        }
+    }
+}
+
+/// The largest `vlen` the 16-bit field holds.
+const MAX_VLEN: u32 = 0xffff;
+
+/// The first 65535 entries: all that `vlen` can count.
+fn capped<T>(items: &[T]) -> &[T] {
+    items.get(..MAX_VLEN as usize).unwrap_or(items)
 }
 
 impl BtfKind {

@@ -150,7 +150,13 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     }
 
     println!("Dumping info for ELF file {}", args.file.display());
-    let maps = load::create_maps(object, &object_name, &args.pin_path, None)?;
+    let btf = load_btf(object);
+    let maps = load::create_maps(
+        object,
+        &object_name,
+        &args.pin_path,
+        btf.as_ref().map(|fd| fd.as_raw_fd()),
+    )?;
     println!("Maps:");
     for map in &maps {
         let reused = match (&map.pin, map.reused) {
@@ -195,13 +201,13 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
                 });
             }
             println!("Loading program name {}", program.name);
-            let fd = load::load_program(object, program, &maps)?;
+            let fd = load::load_program(object, program, &maps, btf.as_ref())?;
             loaded_tail_calls.push((*slot, program.name.as_str(), fd));
         }
         Some(prog_array)
     };
     println!("Loading program name {}", entry.name);
-    let entry_fd = load::load_program(object, entry, &maps)?;
+    let entry_fd = load::load_program(object, entry, &maps, btf.as_ref())?;
 
     if let Some(prog_array) = prog_array {
         for (slot, name, fd) in &loaded_tail_calls {
@@ -296,12 +302,18 @@ fn attach_all(
 fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     let object_name = load::object_name(&args.file);
     load::prepare_pin_root(&args.pin_path)?;
-    let maps = load::create_maps(object, &object_name, &args.pin_path, None)?;
+    let btf = load_btf(object);
+    let maps = load::create_maps(
+        object,
+        &object_name,
+        &args.pin_path,
+        btf.as_ref().map(|fd| fd.as_raw_fd()),
+    )?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
         let mut programs = Vec::with_capacity(object.programs.len());
         for program in &object.programs {
-            let fd = load::load_program(object, program, &maps)?;
+            let fd = load::load_program(object, program, &maps, btf.as_ref())?;
             programs.push((program, fd));
         }
         if let Some(entry) = object.program(&args.prog) {
@@ -367,4 +379,16 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         load::unpin(&pinned);
     }
     result
+}
+
+/// The object's BTF in the kernel, or `None` (with one line saying why) when the kernel
+/// refused it: everything still loads, without source lines and field names.
+fn load_btf(object: &elf::Object) -> Option<sys::btf::BtfFd> {
+    match load::load_btf(object) {
+        Ok(btf) => btf,
+        Err(error) => {
+            println!("Warning: the kernel refused the object's BTF ({error}); loading without it");
+            None
+        }
+    }
 }
