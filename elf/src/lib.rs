@@ -16,7 +16,7 @@ pub mod section;
 
 pub use crate::error::ParseError;
 pub use crate::link::{LinkError, LinkedProgram, PlacedFunction};
-pub use crate::map::{DataKind, MapOrigin, MapSpec, Pinning};
+pub use crate::map::{DataKind, InitialSlot, MapOrigin, MapSpec, Pinning};
 pub use crate::object::{CodeSection, Function, Object, EM_BPF};
 pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};
 pub use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature};

@@ -51,6 +51,8 @@ pub struct MapSpec {
     pub max_entries: u32,
     pub map_flags: u32,
     pub numa_node: Option<u32>,
+    /// `map_extra` (bloom filter hash count, arena address); 0 when unset.
+    pub map_extra: u64,
     pub pinning: Pinning,
     /// BTF type ids of the key and value when the definition named types (`__type`).
     pub btf_key_type_id: Option<u32>,
@@ -59,8 +61,25 @@ pub struct MapSpec {
     /// ELF section index and offset of the definition: what relocations point at.
     pub section_index: usize,
     pub section_offset: u64,
+    /// Size of the definition in its section (the symbol's size).
+    pub def_size: u64,
     /// The initial value of a global-data map (the section's bytes; zeros for `.bss`).
     pub initial_value: Vec<u8>,
+    /// A map of maps: the definition of the maps it holds.
+    pub inner: Option<Box<MapSpec>>,
+    /// Byte offset of `values` inside a BTF definition that has `__array(values, ...)`.
+    pub values_offset: Option<u32>,
+    /// Slots filled at load time by `.values = { [slot] = &target }`.
+    pub initial_slots: Vec<(u32, InitialSlot)>,
+}
+
+/// What a statically initialised slot of a map of maps or prog array holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialSlot {
+    /// Another map of the object, by name.
+    Map(String),
+    /// A program of the object, by name.
+    Program(String),
 }
 
 /// `BPF_MAP_TYPE_ARRAY`: what global-data sections become, as libbpf makes them.
@@ -96,6 +115,35 @@ const LEGACY_BPF_MAP_DEF_SIZE: u64 = 20;
 const GOEBPF_MAP_DEF_SIZE: u64 = 40;
 const GOEBPF_INNER_MAP_DEF: u64 = 24;
 const GOEBPF_PERSISTENT_PATH: u64 = 32;
+/// iproute2's `struct bpf_elf_map`: the five fields, then id, pinning, inner_id, inner_idx.
+const IPROUTE2_BPF_ELF_MAP_SIZE: u64 = 36;
+const IPROUTE2_PINNING: usize = 24;
+const IPROUTE2_INNER_ID: usize = 28;
+const IPROUTE2_INNER_IDX: usize = 32;
+// iproute2's pinning values (include/bpf_elf.h).
+const PIN_NONE: u32 = 0;
+const PIN_OBJECT_NS: u32 = 1;
+const PIN_GLOBAL_NS: u32 = 2;
+
+/// The fields iproute2's definition adds: pinning, and inner-map references.
+fn apply_iproute2_fields(spec: &mut MapSpec, def: &[u8]) -> Result<(), String> {
+    spec.pinning = match le_u32(def, IPROUTE2_PINNING) {
+        PIN_NONE => Pinning::None,
+        // The object's own namespace: our pin directory.
+        PIN_OBJECT_NS => Pinning::ByName,
+        PIN_GLOBAL_NS => {
+            return Err(
+                "pinning 2 (iproute2's PIN_GLOBAL_NS, /sys/fs/bpf/tc/globals) is not supported; use PIN_OBJECT_NS (1) to pin under the pin directory"
+                    .into(),
+            )
+        }
+        other => return Err(format!("pinning {other} is not one of iproute2's PIN_NONE (0), PIN_OBJECT_NS (1), PIN_GLOBAL_NS (2)")),
+    };
+    if le_u32(def, IPROUTE2_INNER_ID) != 0 || le_u32(def, IPROUTE2_INNER_IDX) != 0 {
+        return Err("its inner_id/inner_idx make it a map of maps, which iproute2 definitions cannot express here yet".into());
+    }
+    Ok(())
+}
 
 fn le_u32(bytes: &[u8], at: usize) -> u32 {
     bytes
@@ -162,9 +210,16 @@ pub(crate) fn parse_legacy_maps(
                 origin: MapOrigin::Legacy { def_size },
                 section_index,
                 section_offset: symbol.offset,
+                def_size,
                 initial_value: Vec::new(),
+                inner: None,
+                values_offset: None,
+                initial_slots: Vec::new(),
+                map_extra: 0,
             };
-            if def_size == GOEBPF_MAP_DEF_SIZE {
+            if def_size == IPROUTE2_BPF_ELF_MAP_SIZE {
+                apply_iproute2_fields(&mut spec, def).map_err(bad)?;
+            } else if def_size == GOEBPF_MAP_DEF_SIZE {
                 let inner = symbol.offset + GOEBPF_INNER_MAP_DEF;
                 if let Some(target) = pointers.get(&inner) {
                     return Err(bad(format!(
@@ -254,119 +309,171 @@ pub(crate) fn parse_btf_maps(
                 })
             }
         };
-        let bad = |reason: String| ParseError::BtfMap {
-            map: name.to_string(),
-            reason,
-        };
         let symbol = symbols
             .iter()
             .find(|symbol| symbol.name == name)
-            .ok_or_else(|| bad("no ELF symbol in `.maps` has this name".into()))?;
-        let def_id = btf.skip_modifiers(def_type)?;
-        let members = match btf.get(def_id).map(|ty| &ty.kind) {
-            Some(BtfKind::Struct { members, .. }) => members,
-            _ => return Err(bad("its definition is not a struct".into())),
-        };
-
-        let mut spec = MapSpec {
-            name: name.to_string(),
-            map_type: 0,
-            key_size: 0,
-            value_size: 0,
-            max_entries: 0,
-            map_flags: 0,
-            numa_node: None,
-            pinning: Pinning::None,
-            btf_key_type_id: None,
-            btf_value_type_id: None,
-            origin: MapOrigin::BtfMaps,
-            section_index,
-            section_offset: symbol.offset,
-            initial_value: Vec::new(),
-        };
-        let mut key_size = None;
-        let mut value_size = None;
-        let mut has_type = false;
-        for member in members {
-            let field = btf.string(member.name_off)?;
-            let uint = || {
-                btf_uint(btf, member.type_id)
-                    .ok_or_else(|| bad(format!("field `{field}` is not an __uint(...)")))
-            };
-            let sized_type = || -> Result<(u32, u32), ParseError> {
-                let pointee = btf_pointee(btf, member.type_id)
-                    .ok_or_else(|| bad(format!("field `{field}` is not a __type(...)")))?;
-                Ok((pointee, btf.resolve_size(pointee)?))
-            };
-            match field {
-                "type" => {
-                    spec.map_type = uint()?;
-                    has_type = true;
-                }
-                "max_entries" => spec.max_entries = uint()?,
-                "map_flags" => spec.map_flags = uint()?,
-                "numa_node" => spec.numa_node = Some(uint()?),
-                "key_size" => key_size = Some(uint()?),
-                "value_size" => value_size = Some(uint()?),
-                "key" => {
-                    let (type_id, size) = sized_type()?;
-                    spec.btf_key_type_id = Some(type_id);
-                    key_size = match key_size {
-                        Some(explicit) if explicit != size => {
-                            return Err(bad(format!(
-                                "key_size {explicit} disagrees with the {size}-byte key type"
-                            )))
-                        }
-                        _ => Some(size),
-                    };
-                }
-                "value" => {
-                    let (type_id, size) = sized_type()?;
-                    spec.btf_value_type_id = Some(type_id);
-                    value_size = match value_size {
-                        Some(explicit) if explicit != size => {
-                            return Err(bad(format!(
-                                "value_size {explicit} disagrees with the {size}-byte value type"
-                            )))
-                        }
-                        _ => Some(size),
-                    };
-                }
-                "pinning" => {
-                    spec.pinning = match uint()? {
-                        LIBBPF_PIN_NONE => Pinning::None,
-                        LIBBPF_PIN_BY_NAME => Pinning::ByName,
-                        other => {
-                            return Err(bad(format!(
-                                "pinning {other} is not supported (only LIBBPF_PIN_NONE and LIBBPF_PIN_BY_NAME)"
-                            )))
-                        }
-                    }
-                }
-                "values" => {
-                    return Err(bad(
-                        "`__array(values, ...)` (map-in-map or prog array initialisation) is not supported yet"
-                            .into(),
-                    ))
-                }
-                "map_extra" => {
-                    return Err(bad("`map_extra` is not supported yet".into()));
-                }
-                other => return Err(bad(format!("unknown field `{other}` in its definition"))),
-            }
-        }
-        if !has_type {
-            return Err(bad("its definition has no `type`".into()));
-        }
-        if let Some(size) = key_size {
-            spec.key_size = size;
-        }
-        if let Some(size) = value_size {
-            spec.value_size = size;
-        }
+            .ok_or_else(|| ParseError::BtfMap {
+                map: name.to_string(),
+                reason: "no ELF symbol in `.maps` has this name".into(),
+            })?;
+        let mut spec = parse_btf_map_def(btf, name, def_type, true)?;
+        spec.section_index = section_index;
+        spec.section_offset = symbol.offset;
+        spec.def_size = symbol.size;
         maps.push(spec);
     }
     Ok(maps)
+}
+
+/// One BTF map definition (a struct of `__uint`/`__type`/`__array` members). `outer`
+/// allows `values`; an inner map's definition may not have its own.
+fn parse_btf_map_def(
+    btf: &Btf,
+    name: &str,
+    def_type: u32,
+    outer: bool,
+) -> Result<MapSpec, ParseError> {
+    let bad = |reason: String| ParseError::BtfMap {
+        map: name.to_string(),
+        reason,
+    };
+    let def_id = btf.skip_modifiers(def_type)?;
+    let members = match btf.get(def_id).map(|ty| &ty.kind) {
+        Some(BtfKind::Struct { members, .. }) => members,
+        _ => return Err(bad("its definition is not a struct".into())),
+    };
+    let mut spec = MapSpec {
+        name: name.to_string(),
+        map_type: 0,
+        key_size: 0,
+        value_size: 0,
+        max_entries: 0,
+        map_flags: 0,
+        numa_node: None,
+        map_extra: 0,
+        pinning: Pinning::None,
+        btf_key_type_id: None,
+        btf_value_type_id: None,
+        origin: MapOrigin::BtfMaps,
+        section_index: 0,
+        section_offset: 0,
+        def_size: 0,
+        initial_value: Vec::new(),
+        inner: None,
+        values_offset: None,
+        initial_slots: Vec::new(),
+    };
+    let mut key_size = None;
+    let mut value_size = None;
+    let mut has_type = false;
+    let mut values_len = 0;
+    for member in members {
+        let field = btf.string(member.name_off)?;
+        let uint = || {
+            btf_uint(btf, member.type_id)
+                .ok_or_else(|| bad(format!("field `{field}` is not an __uint(...)")))
+        };
+        let sized_type = || -> Result<(u32, u32), ParseError> {
+            let pointee = btf_pointee(btf, member.type_id)
+                .ok_or_else(|| bad(format!("field `{field}` is not a __type(...)")))?;
+            Ok((pointee, btf.resolve_size(pointee)?))
+        };
+        match field {
+            "type" => {
+                spec.map_type = uint()?;
+                has_type = true;
+            }
+            "max_entries" => spec.max_entries = uint()?,
+            "map_flags" => spec.map_flags = uint()?,
+            "numa_node" => spec.numa_node = Some(uint()?),
+            "map_extra" => spec.map_extra = u64::from(uint()?),
+            "key_size" => key_size = Some(uint()?),
+            "value_size" => value_size = Some(uint()?),
+            "key" => {
+                let (type_id, size) = sized_type()?;
+                spec.btf_key_type_id = Some(type_id);
+                key_size = match key_size {
+                    Some(explicit) if explicit != size => {
+                        return Err(bad(format!(
+                            "key_size {explicit} disagrees with the {size}-byte key type"
+                        )))
+                    }
+                    _ => Some(size),
+                };
+            }
+            "value" => {
+                let (type_id, size) = sized_type()?;
+                spec.btf_value_type_id = Some(type_id);
+                value_size = match value_size {
+                    Some(explicit) if explicit != size => {
+                        return Err(bad(format!(
+                            "value_size {explicit} disagrees with the {size}-byte value type"
+                        )))
+                    }
+                    _ => Some(size),
+                };
+            }
+            "pinning" => {
+                spec.pinning = match uint()? {
+                    LIBBPF_PIN_NONE => Pinning::None,
+                    LIBBPF_PIN_BY_NAME => Pinning::ByName,
+                    other => {
+                        return Err(bad(format!(
+                            "pinning {other} is not supported (only LIBBPF_PIN_NONE and LIBBPF_PIN_BY_NAME)"
+                        )))
+                    }
+                }
+            }
+            "values" if outer => {
+                // `__array(values, T)`: a zero-or-more element array of pointers to T, where T
+                // is an inner map's definition (map-in-map) or a function type (prog array).
+                let array = btf.get(btf.skip_modifiers(member.type_id)?).map(|ty| &ty.kind);
+                let Some(BtfKind::Array { elem, nelems, .. }) = array else {
+                    return Err(bad("field `values` is not an __array(...)".into()));
+                };
+                values_len = *nelems;
+                spec.values_offset = Some(member.offset / 8);
+                let pointee = btf_pointee(btf, *elem)
+                    .ok_or_else(|| bad("field `values` is not an array of pointers".into()))?;
+                let pointee = btf.skip_modifiers(pointee)?;
+                match btf.get(pointee).map(|ty| &ty.kind) {
+                    Some(BtfKind::Struct { .. }) => {
+                        let inner_name = format!("{name}.inner");
+                        spec.inner = Some(Box::new(parse_btf_map_def(btf, &inner_name, pointee, false)?));
+                    }
+                    Some(BtfKind::FuncProto { .. }) => {}
+                    _ => {
+                        return Err(bad(
+                            "field `values` points at neither a map definition nor a function".into(),
+                        ))
+                    }
+                }
+            }
+            other => return Err(bad(format!("unknown field `{other}` in its definition"))),
+        }
+    }
+    if !has_type {
+        return Err(bad("its definition has no `type`".into()));
+    }
+    if let Some(size) = key_size {
+        spec.key_size = size;
+    }
+    if let Some(size) = value_size {
+        spec.value_size = size;
+    }
+    // Maps of maps and prog arrays hold 4-byte fds; libbpf fills sizes left unsaid.
+    if spec.values_offset.is_some() || spec.inner.is_some() {
+        if spec.key_size == 0 {
+            spec.key_size = 4;
+        }
+        if spec.value_size == 0 {
+            spec.value_size = 4;
+        }
+    }
+    if spec.max_entries == 0 {
+        spec.max_entries = values_len;
+    }
+    Ok(spec)
 }
 
 /// The map that holds a global-data section: one entry whose value is the section.
@@ -392,6 +499,11 @@ pub(crate) fn global_data_map(
         origin: MapOrigin::GlobalData { kind },
         section_index,
         section_offset: 0,
+        def_size: 0,
         initial_value: contents,
+        inner: None,
+        values_offset: None,
+        initial_slots: Vec::new(),
+        map_extra: 0,
     }
 }

@@ -270,7 +270,9 @@ impl Object {
                     reason: "BTF-defined maps need a `.BTF` section, and the object has none (build with -g)"
                         .into(),
                 })?;
-                map::parse_btf_maps(info.index, btf, &map_symbols)?
+                let mut found = map::parse_btf_maps(info.index, btf, &map_symbols)?;
+                add_initial_slots(&file, info, &mut found, &symbols, &kind_of)?;
+                found
             };
             found.sort_by_key(|map| map.section_offset);
             maps.extend(found);
@@ -755,6 +757,61 @@ fn add_local_calls(
             );
         }
         index += step;
+    }
+    Ok(())
+}
+
+/// `.values = { [slot] = &target }` in BTF map definitions: each initialised slot is a
+/// relocated pointer in `.maps` to another map (map of maps) or a program (prog array).
+fn add_initial_slots(
+    file: &ElfFile64<'_, Endianness>,
+    info: &SectionInfo,
+    maps: &mut [MapSpec],
+    symbols: &BTreeMap<usize, SymbolInfo>,
+    kind_of: &dyn Fn(usize) -> Option<SectionKind>,
+) -> Result<(), ParseError> {
+    let section = file
+        .section_by_index(object::SectionIndex(info.index))
+        .map_err(elf_error)?;
+    for (offset, relocation) in section.relocations() {
+        let RelocationTarget::Symbol(symbol_index) = relocation.target() else {
+            continue;
+        };
+        let symbol = symbols.get(&symbol_index.0);
+        let symbol_name = symbol.map_or_else(|| format!("#{}", symbol_index.0), |s| s.name.clone());
+        let error = |reason: String| ParseError::Relocation {
+            section: info.name.clone(),
+            offset,
+            symbol: symbol_name.clone(),
+            reason,
+        };
+        let map = maps
+            .iter_mut()
+            .find(|map| {
+                offset >= map.section_offset
+                    && offset < map.section_offset.saturating_add(map.def_size)
+            })
+            .ok_or_else(|| error("it is not inside any map definition".into()))?;
+        let values_offset = map
+            .values_offset
+            .ok_or_else(|| error(format!("map {} has no `values` to initialise", map.name)))?;
+        let slot = (offset - map.section_offset)
+            .checked_sub(u64::from(values_offset))
+            .filter(|delta| delta % 8 == 0)
+            .and_then(|delta| u32::try_from(delta / 8).ok())
+            .ok_or_else(|| error(format!("it is not a slot of map {}'s `values`", map.name)))?;
+        let symbol =
+            symbol.ok_or_else(|| error("its symbol is outside the symbol table".into()))?;
+        let target = match symbol.section.and_then(kind_of) {
+            Some(SectionKind::BtfMaps) => crate::map::InitialSlot::Map(symbol.name.clone()),
+            Some(SectionKind::Program) => crate::map::InitialSlot::Program(symbol.name.clone()),
+            _ => {
+                return Err(error(
+                    "a `values` slot must point at a map or a program".into(),
+                ))
+            }
+        };
+        map.initial_slots.push((slot, target));
     }
     Ok(())
 }

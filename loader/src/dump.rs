@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use elf::btf::BtfKind;
-use elf::{MapOrigin, Object, Pinning, RelocTarget};
+use elf::{InitialSlot, MapOrigin, Object, Pinning, RelocTarget};
 
 use crate::names::map_type_name;
 
@@ -87,6 +87,23 @@ pub fn dump(object: &Object, path: &str) -> String {
             map.max_entries,
             map.map_flags
         );
+        if let Some(inner) = &map.inner {
+            let _ = writeln!(
+                out,
+                "\t\tholds maps like: {}, key {}B, value {}B, max_entries {}",
+                map_type_name(inner.map_type),
+                inner.key_size,
+                inner.value_size,
+                inner.max_entries
+            );
+        }
+        for (slot, target) in &map.initial_slots {
+            let target = match target {
+                InitialSlot::Map(name) => format!("map {name}"),
+                InitialSlot::Program(name) => format!("program {name}"),
+            };
+            let _ = writeln!(out, "\t\tslot {slot} = {target}");
+        }
     }
     let _ = writeln!(out, "\nPrograms:");
     for program in &object.programs {

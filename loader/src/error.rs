@@ -243,7 +243,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Bpffs { path, reason } => write!(
                 f,
-                "the pin directory {} is not usable: {reason}; mount bpffs with `mount -t bpf bpf /sys/fs/bpf`",
+                "the pin directory {} is not usable: {reason}",
                 path.display()
             ),
             LoadError::Interface { name, error } => write!(

@@ -10,7 +10,8 @@ use elf::btf::BtfFeatures;
 use elf::reloc::{patch_map_fd, patch_map_value};
 use elf::LinkedProgram;
 use elf::{
-    DataKind, MapOrigin, MapSpec, Object, Pinning, ProgramSpec, ProgramType, RelocTarget, XdpAttach,
+    DataKind, InitialSlot, MapOrigin, MapSpec, Object, Pinning, ProgramSpec, ProgramType,
+    RelocTarget, XdpAttach,
 };
 use sys::abi::*;
 use sys::btf::BtfFd;
@@ -71,8 +72,16 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
             .parent()
             .ok_or_else(|| bpffs_error("it has no parent directory".into()))?;
         prepare_pin_root(parent)?;
-        std::fs::create_dir(pin_root)
-            .map_err(|error| bpffs_error(format!("cannot create it: {error}")))?;
+        std::fs::create_dir(pin_root).map_err(|error| {
+            let dotted = pin_root
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().contains('.'));
+            if dotted {
+                bpffs_error("bpffs refuses names with a dot; choose a name without one".into())
+            } else {
+                bpffs_error(format!("cannot create it: {error}"))
+            }
+        })?;
         return Ok(());
     }
     let on_bpffs =
@@ -88,7 +97,10 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
         })?;
         return Ok(());
     }
-    Err(bpffs_error("it is not on a bpffs mount".into()))
+    Err(bpffs_error(
+        "it is not on a bpffs mount; mount bpffs there or pick a directory under /sys/fs/bpf"
+            .into(),
+    ))
 }
 
 /// Why a pinned map cannot stand in for `spec`, if it cannot.
@@ -280,6 +292,28 @@ pub fn create_maps(
                     value_type_id,
                 })
         });
+        // A map of maps is created with a template of the maps it will hold.
+        let inner_template = match &spec.inner {
+            Some(inner) => Some(
+                map_create(&MapCreate {
+                    name: &kernel_map_name(inner, object_name),
+                    map_type: inner.map_type,
+                    key_size: inner.key_size,
+                    value_size: inner.value_size,
+                    max_entries: inner.max_entries,
+                    map_flags: inner.map_flags,
+                    numa_node: inner.numa_node,
+                    btf: None,
+                    inner_map_fd: None,
+                    map_extra: inner.map_extra,
+                })
+                .map_err(|error| LoadError::MapCreate {
+                    map: format!("{} (the template of its inner maps)", kernel_name),
+                    error,
+                })?,
+            ),
+            None => None,
+        };
         let mut request = MapCreate {
             name: &kernel_name,
             map_type: spec.map_type,
@@ -289,6 +323,8 @@ pub fn create_maps(
             map_flags: spec.map_flags | extra_map_flags(spec),
             numa_node: spec.numa_node,
             btf,
+            inner_map_fd: inner_template.as_ref().map(|fd| fd.as_raw_fd()),
+            map_extra: spec.map_extra,
         };
         // Some map types (prog arrays, map-in-map) refuse BTF for their values; libbpf
         // retries without it, and so do we.
@@ -312,7 +348,77 @@ pub fn create_maps(
             reused: false,
         });
     }
+    fill_map_slots(&maps)?;
     Ok(maps)
+}
+
+/// `.values = { [slot] = &other_map }`: puts each named map into its slot of a newly
+/// created map of maps.
+fn fill_map_slots(maps: &[LiveMap]) -> Result<(), LoadError> {
+    for outer in maps.iter().filter(|map| !map.reused) {
+        for (slot, target) in &outer.spec.initial_slots {
+            let InitialSlot::Map(name) = target else {
+                continue;
+            };
+            let inner = maps
+                .iter()
+                .find(|map| &map.spec.name == name)
+                .ok_or_else(|| {
+                    LoadError::Usage(format!(
+                "map {} initialises slot {slot} with map {name}, which the object does not define",
+                outer.kernel_name
+            ))
+                })?;
+            let fd = inner.fd.as_raw_fd() as u32;
+            map_update_elem(
+                outer.fd.as_fd(),
+                &slot.to_ne_bytes(),
+                &fd.to_ne_bytes(),
+                BPF_ANY,
+            )
+            .map_err(|error| LoadError::MapUpdate {
+                map: outer.kernel_name.clone(),
+                what: format!("put map {name} into slot {slot}"),
+                error,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// `.values = { [slot] = &program }`: puts each loaded program into its slot of a newly
+/// created prog array. Returns the (map, slot, program) triples filled.
+pub fn fill_program_slots(
+    maps: &[LiveMap],
+    programs: &[(&str, &ProgFd)],
+) -> Result<Vec<(String, u32, String)>, LoadError> {
+    let mut filled = Vec::new();
+    for map in maps.iter().filter(|map| !map.reused) {
+        for (slot, target) in &map.spec.initial_slots {
+            let InitialSlot::Program(name) = target else {
+                continue;
+            };
+            let Some((_, fd)) = programs.iter().find(|(loaded, _)| loaded == name) else {
+                continue;
+            };
+            set_tail_call(map, *slot, fd, name)?;
+            filled.push((map.kernel_name.clone(), *slot, name.clone()));
+        }
+    }
+    Ok(filled)
+}
+
+/// Programs that a prog array's static initialisation names.
+pub fn statically_referenced_programs(object: &Object) -> Vec<&str> {
+    object
+        .maps
+        .iter()
+        .flat_map(|map| map.initial_slots.iter())
+        .filter_map(|(_, target)| match target {
+            InitialSlot::Program(name) => Some(name.as_str()),
+            InitialSlot::Map(_) => None,
+        })
+        .collect()
 }
 
 /// The kernel's program type, attach type and flags for a parsed program type.
@@ -665,6 +771,11 @@ mod tests {
             section_index: 1,
             section_offset: 0,
             initial_value: Vec::new(),
+            def_size: 0,
+            inner: None,
+            values_offset: None,
+            initial_slots: Vec::new(),
+            map_extra: 0,
         }
     }
 

@@ -48,6 +48,10 @@ pub struct MapCreate<'a> {
     pub numa_node: Option<u32>,
     /// BTF describing the key and value, and their type ids in it.
     pub btf: Option<MapBtf>,
+    /// For maps of maps: a map shaped like the ones it will hold.
+    pub inner_map_fd: Option<i32>,
+    /// `map_extra`: bloom filter hash count, arena start address.
+    pub map_extra: u64,
 }
 
 /// The BTF of a map's key and value.
@@ -74,6 +78,8 @@ pub fn map_create(spec: &MapCreate<'_>) -> Result<MapFd, SysError> {
         map_name: object_name(spec.name),
         ..Default::default()
     };
+    attr.inner_map_fd = spec.inner_map_fd.unwrap_or(0) as u32;
+    attr.map_extra = spec.map_extra;
     if let Some(btf) = spec.btf {
         attr.btf_fd = btf.btf_fd as u32;
         attr.btf_key_type_id = btf.key_type_id;

@@ -208,6 +208,27 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     };
     println!("Loading program name {}", entry.name);
     let entry_fd = load::load_program(object, entry, &maps, btf.as_ref())?;
+    // Programs a prog array is initialised with (`.values = { [N] = &prog }`).
+    let mut static_slot_programs = Vec::new();
+    for name in load::statically_referenced_programs(object) {
+        let already = name == entry.name
+            || loaded_tail_calls
+                .iter()
+                .any(|(_, loaded, _)| *loaded == name);
+        if let (false, Some(program)) = (already, object.program(name)) {
+            println!("Loading program name {name}");
+            static_slot_programs.push((
+                name,
+                load::load_program(object, program, &maps, btf.as_ref())?,
+            ));
+        }
+    }
+    let mut loaded: Vec<(&str, &sys::ProgFd)> = vec![(entry.name.as_str(), &entry_fd)];
+    loaded.extend(loaded_tail_calls.iter().map(|(_, name, fd)| (*name, fd)));
+    loaded.extend(static_slot_programs.iter().map(|(name, fd)| (*name, fd)));
+    for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
+        println!("Inserting program {name} into slot {slot} of {map}");
+    }
 
     if let Some(prog_array) = prog_array {
         for (slot, name, fd) in &loaded_tail_calls {
@@ -315,6 +336,13 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         for program in &object.programs {
             let fd = load::load_program(object, program, &maps, btf.as_ref())?;
             programs.push((program, fd));
+        }
+        let loaded: Vec<(&str, &sys::ProgFd)> = programs
+            .iter()
+            .map(|(program, fd)| (program.name.as_str(), fd))
+            .collect();
+        for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
+            println!("Inserted program {name} into slot {slot} of {map}");
         }
         if let Some(entry) = object.program(&args.prog) {
             let tail_calls = load::tail_call_programs(object, &entry.name);
