@@ -50,10 +50,14 @@ pub struct LinkError {
 
 impl std::fmt::Display for LinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "program {} uses {} (", self.program, self.feature)?;
+        if !matches!(self.feature, UnsupportedFeature::CoRe { .. }) {
+            write!(f, "symbol `{}`, ", self.symbol)?;
+        }
         write!(
             f,
-            "program {} uses {} (symbol `{}`, instruction {} of {}), which this loader does not support yet",
-            self.program, self.feature, self.symbol, self.insn_index, self.function
+            "instruction {} of {}), which this loader does not support yet",
+            self.insn_index, self.function
         )
     }
 }

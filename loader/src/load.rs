@@ -472,6 +472,19 @@ pub fn relocate(
     Ok(insns.into_iter().map(|insn| insn.to_bytes()).collect())
 }
 
+/// Links each program (pure work, nothing in the kernel yet) so that a feature this loader
+/// does not support is reported before anything is created.
+pub fn check_linkable<'a>(
+    object: &Object,
+    programs: impl IntoIterator<Item = &'a ProgramSpec>,
+) -> Result<(), LoadError> {
+    for program in programs {
+        kernel_program_type(program)?;
+        object.link(program).map_err(LoadError::Unsupported)?;
+    }
+    Ok(())
+}
+
 /// The object's BTF, fixed up at parse time, sanitised for what the running kernel
 /// supports, loaded with `BPF_BTF_LOAD`. `Ok(None)` when the object has no BTF; `Err`
 /// when the kernel refused it (the caller loads without BTF and says so once).

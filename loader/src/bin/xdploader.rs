@@ -135,6 +135,18 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
             name: args.prog.clone(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
+    let mut to_load = vec![entry];
+    to_load.extend(
+        load::tail_call_programs(object, &entry.name)
+            .into_iter()
+            .map(|(_, program)| program),
+    );
+    to_load.extend(
+        load::statically_referenced_programs(object)
+            .into_iter()
+            .filter_map(|name| object.program(name)),
+    );
+    load::check_linkable(object, to_load)?;
     // Interfaces first: a typo should not cost a verifier run.
     let interfaces = args
         .interfaces
@@ -321,6 +333,7 @@ fn attach_all(
 /// `-load-only`: every map and every program into the kernel, pinned under the pin
 /// directory, nothing attached. On failure, the pins made so far are removed.
 fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
+    load::check_linkable(object, &object.programs)?;
     let object_name = load::object_name(&args.file);
     load::prepare_pin_root(&args.pin_path)?;
     let btf = load_btf(object);
