@@ -528,7 +528,7 @@ pub fn load_program(
         line_info_rec_size: LINE_INFO_REC_SIZE,
         line_info: &line_info,
     });
-    prog_load(&ProgLoad {
+    let fd = prog_load(&ProgLoad {
         name: &program.name,
         prog_type,
         expected_attach_type,
@@ -538,7 +538,14 @@ pub fn load_program(
         kern_version: object.kernel_version.unwrap_or(0),
         btf: prog_btf,
     })
-    .map_err(LoadError::ProgLoad)
+    .map_err(LoadError::ProgLoad)?;
+    // libbpf binds the object's `.rodata` to every program it loads, used or not, so the
+    // constants (and bpftool's view of them as program metadata) live as long as any
+    // program of the object. Kernels before 5.10 lack the command; that is no error.
+    if let Some(rodata) = maps.iter().find(|map| map.spec.name == ".rodata") {
+        let _ = sys::prog::prog_bind_map(fd.as_fd(), rodata.fd.as_fd());
+    }
+    Ok(fd)
 }
 
 /// The programs that go into the prog array by the naming convention: `<entry>_<N>` -> slot N,

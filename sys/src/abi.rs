@@ -14,6 +14,7 @@ pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
+pub const BPF_PROG_BIND_MAP: u32 = 35;
 
 // enum bpf_map_type (the ones this project names; others pass through as numbers)
 pub const BPF_MAP_TYPE_UNSPEC: u32 = 0;

@@ -159,6 +159,16 @@ pub(crate) struct BtfLoadAttr {
 }
 impl Attr for BtfLoadAttr {}
 
+/// `BPF_PROG_BIND_MAP`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct ProgBindMapAttr {
+    pub prog_fd: u32,
+    pub map_fd: u32,
+    pub flags: u32,
+}
+impl Attr for ProgBindMapAttr {}
+
 /// `BPF_MAP_FREEZE`.
 #[repr(C)]
 #[derive(Default)]

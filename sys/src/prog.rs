@@ -6,7 +6,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use nix::errno::Errno;
 
 use crate::abi::*;
-use crate::bpf::{bpf, bpf_fd, object_name, ptr, GetFdByIdAttr, InfoAttr, ProgLoadAttr};
+use crate::bpf::{
+    bpf, bpf_fd, object_name, ptr, GetFdByIdAttr, InfoAttr, ProgBindMapAttr, ProgLoadAttr,
+};
 use crate::error::SysError;
 use crate::map::name_from_kernel;
 
@@ -171,6 +173,19 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<ProgFd, ProgLoadError> {
             }
         }
     }
+}
+
+/// Ties a map's lifetime to a program that does not reference it in its code
+/// (`BPF_PROG_BIND_MAP`, Linux 5.10+).
+pub fn prog_bind_map(prog: BorrowedFd<'_>, map: BorrowedFd<'_>) -> Result<(), SysError> {
+    let mut attr = ProgBindMapAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        map_fd: map.as_raw_fd() as u32,
+        flags: 0,
+    };
+    bpf(BPF_PROG_BIND_MAP, &mut attr)
+        .map(drop)
+        .map_err(|error| SysError::new("BPF_PROG_BIND_MAP", "program", error))
 }
 
 /// `struct bpf_prog_info`, up to the fields this project reads.
