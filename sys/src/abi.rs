@@ -56,8 +56,8 @@ pub const BPF_MAP_TYPE_ARENA: u32 = 33;
 pub const BPF_PROG_TYPE_XDP: u32 = 6;
 
 // enum bpf_attach_type
-pub const BPF_XDP_DEVMAP: u32 = 38;
-pub const BPF_XDP_CPUMAP: u32 = 39;
+pub const BPF_XDP_DEVMAP: u32 = 33;
+pub const BPF_XDP_CPUMAP: u32 = 35;
 pub const BPF_XDP: u32 = 37;
 
 // BPF_PROG_LOAD prog_flags
@@ -97,3 +97,104 @@ pub const XDP_ATTACHED_MULTI: u8 = 4;
 
 /// `BPF_FS_MAGIC` from include/uapi/linux/magic.h.
 pub const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    /// Enumerator values of every `enum` in a C header: explicit `= N`, aliases of an
+    /// earlier enumerator, or one more than the previous one.
+    fn header_enums(header: &str) -> HashMap<String, i64> {
+        let mut values = HashMap::new();
+        let mut rest = header;
+        while let Some(start) = rest.find("enum ") {
+            rest = &rest[start..];
+            let (Some(open), Some(close)) = (rest.find('{'), rest.find("};")) else {
+                break;
+            };
+            if open > close || rest[..open].contains(';') {
+                rest = &rest[5..];
+                continue;
+            }
+            let body = &rest[open + 1..close];
+            let mut next = 0i64;
+            for line in body.lines() {
+                let line = line
+                    .split("/*")
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_end_matches(',');
+                if line.is_empty() || line.starts_with('*') || line.starts_with('#') {
+                    continue;
+                }
+                let (name, value) = match line.split_once('=') {
+                    Some((name, value)) => {
+                        let value = value.trim();
+                        let parsed = value
+                            .strip_prefix("0x")
+                            .map_or_else(
+                                || value.parse().ok(),
+                                |hex| i64::from_str_radix(hex, 16).ok(),
+                            )
+                            .or_else(|| values.get(value).copied());
+                        match parsed {
+                            Some(parsed) => (name.trim(), parsed),
+                            None => continue,
+                        }
+                    }
+                    None => (line, next),
+                };
+                if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    values.insert(name.to_string(), value);
+                    next = value + 1;
+                }
+            }
+            rest = &rest[close..];
+        }
+        values
+    }
+
+    /// Our constants against the installed UAPI header, when it is installed (it is
+    /// wherever the project builds kern/).
+    #[test]
+    fn enum_constants_match_the_installed_uapi_header() {
+        let Ok(header) = std::fs::read_to_string("/usr/include/linux/bpf.h") else {
+            eprintln!("skipped: /usr/include/linux/bpf.h is not installed (linux-libc-dev)");
+            return;
+        };
+        let enums = header_enums(&header);
+        let ours: &[(&str, u32)] = &[
+            ("BPF_MAP_CREATE", super::BPF_MAP_CREATE),
+            ("BPF_PROG_LOAD", super::BPF_PROG_LOAD),
+            ("BPF_OBJ_GET_INFO_BY_FD", super::BPF_OBJ_GET_INFO_BY_FD),
+            ("BPF_BTF_LOAD", super::BPF_BTF_LOAD),
+            ("BPF_MAP_FREEZE", super::BPF_MAP_FREEZE),
+            ("BPF_PROG_BIND_MAP", super::BPF_PROG_BIND_MAP),
+            ("BPF_PROG_GET_FD_BY_ID", super::BPF_PROG_GET_FD_BY_ID),
+            ("BPF_MAP_GET_FD_BY_ID", super::BPF_MAP_GET_FD_BY_ID),
+            ("BPF_MAP_TYPE_PROG_ARRAY", super::BPF_MAP_TYPE_PROG_ARRAY),
+            (
+                "BPF_MAP_TYPE_PERCPU_ARRAY",
+                super::BPF_MAP_TYPE_PERCPU_ARRAY,
+            ),
+            ("BPF_MAP_TYPE_DEVMAP", super::BPF_MAP_TYPE_DEVMAP),
+            ("BPF_MAP_TYPE_DEVMAP_HASH", super::BPF_MAP_TYPE_DEVMAP_HASH),
+            ("BPF_MAP_TYPE_XSKMAP", super::BPF_MAP_TYPE_XSKMAP),
+            (
+                "BPF_MAP_TYPE_BLOOM_FILTER",
+                super::BPF_MAP_TYPE_BLOOM_FILTER,
+            ),
+            ("BPF_PROG_TYPE_XDP", super::BPF_PROG_TYPE_XDP),
+            ("BPF_XDP", super::BPF_XDP),
+            ("BPF_XDP_DEVMAP", super::BPF_XDP_DEVMAP),
+            ("BPF_XDP_CPUMAP", super::BPF_XDP_CPUMAP),
+        ];
+        for (name, value) in ours {
+            match enums.get(*name) {
+                Some(header_value) => assert_eq!(i64::from(*value), *header_value, "{name}"),
+                None => eprintln!("{name} is not in this header (older kernel headers)"),
+            }
+        }
+    }
+}
