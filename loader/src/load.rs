@@ -597,6 +597,35 @@ pub fn find_prog_array(object: &Object, entry: &ProgramSpec) -> Result<usize, Lo
     }
 }
 
+/// The prog array (index into `Object::maps`) and the programs with their slots.
+pub type TailCallPlan<'a> = (usize, Vec<(u32, &'a ProgramSpec)>);
+
+/// The tail-call convention for `entry`: the prog array and the programs `<entry>_<N>`
+/// with their slots, checked to fit the array. `None` when the object has no such programs.
+pub fn tail_call_plan<'a>(
+    object: &'a Object,
+    entry: &ProgramSpec,
+) -> Result<Option<TailCallPlan<'a>>, LoadError> {
+    let programs = tail_call_programs(object, &entry.name);
+    if programs.is_empty() {
+        return Ok(None);
+    }
+    let index = find_prog_array(object, entry)?;
+    let prog_array = &object.maps[index];
+    if let Some((slot, program)) = programs
+        .iter()
+        .find(|(slot, _)| *slot >= prog_array.max_entries)
+    {
+        return Err(LoadError::TailCallSlotOutOfRange {
+            program: program.name.clone(),
+            slot: *slot,
+            map: prog_array.name.clone(),
+            max_entries: prog_array.max_entries,
+        });
+    }
+    Ok(Some((index, programs)))
+}
+
 /// Puts `program` into `slot` of the prog array.
 pub fn set_tail_call(
     prog_array: &LiveMap,

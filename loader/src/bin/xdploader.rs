@@ -128,7 +128,6 @@ fn run(args: &Args) -> Result<(), LoadError> {
 
 fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     let mode = XdpMode::from(args.mode);
-    let object_name = load::object_name(&args.file);
     let entry = object
         .program(&args.prog)
         .ok_or_else(|| LoadError::NoSuchProgram {
@@ -162,13 +161,7 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     }
 
     println!("Dumping info for ELF file {}", args.file.display());
-    let btf = load_btf(object);
-    let maps = load::create_maps(
-        object,
-        &object_name,
-        &args.pin_path,
-        btf.as_ref().map(|fd| fd.as_raw_fd()),
-    )?;
+    let (btf, maps) = create_maps(args, object)?;
     println!("Maps:");
     for map in &maps {
         let reused = match (&map.pin, map.reused) {
@@ -195,28 +188,19 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     }
     println!();
 
-    let tail_calls = load::tail_call_programs(object, &entry.name);
-    let mut loaded_tail_calls = Vec::with_capacity(tail_calls.len());
-    let prog_array = if tail_calls.is_empty() {
-        None
-    } else {
-        let index = load::find_prog_array(object, entry)?;
-        let prog_array = &maps[index];
-        println!("Loading tail call jumps");
-        for (slot, program) in &tail_calls {
-            if *slot >= prog_array.spec.max_entries {
-                return Err(LoadError::TailCallSlotOutOfRange {
-                    program: program.name.clone(),
-                    slot: *slot,
-                    map: prog_array.spec.name.clone(),
-                    max_entries: prog_array.spec.max_entries,
-                });
+    let tail_calls = load::tail_call_plan(object, entry)?;
+    let mut loaded_tail_calls = Vec::new();
+    let prog_array = match &tail_calls {
+        None => None,
+        Some((index, programs)) => {
+            println!("Loading tail call jumps");
+            for (slot, program) in programs {
+                println!("Loading program name {}", program.name);
+                let fd = load::load_program(object, program, &maps, btf.as_ref())?;
+                loaded_tail_calls.push((*slot, program.name.as_str(), fd));
             }
-            println!("Loading program name {}", program.name);
-            let fd = load::load_program(object, program, &maps, btf.as_ref())?;
-            loaded_tail_calls.push((*slot, program.name.as_str(), fd));
+            Some(&maps[*index])
         }
-        Some(prog_array)
     };
     println!("Loading program name {}", entry.name);
     let entry_fd = load::load_program(object, entry, &maps, btf.as_ref())?;
@@ -334,15 +318,8 @@ fn attach_all(
 /// directory, nothing attached. On failure, the pins made so far are removed.
 fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     load::check_linkable(object, &object.programs)?;
-    let object_name = load::object_name(&args.file);
     load::prepare_pin_root(&args.pin_path)?;
-    let btf = load_btf(object);
-    let maps = load::create_maps(
-        object,
-        &object_name,
-        &args.pin_path,
-        btf.as_ref().map(|fd| fd.as_raw_fd()),
-    )?;
+    let (btf, maps) = create_maps(args, object)?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
         let mut programs = Vec::with_capacity(object.programs.len());
@@ -357,29 +334,23 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
             println!("Inserted program {name} into slot {slot} of {map}");
         }
-        if let Some(entry) = object.program(&args.prog) {
-            let tail_calls = load::tail_call_programs(object, &entry.name);
-            if !tail_calls.is_empty() {
-                let prog_array = &maps[load::find_prog_array(object, entry)?];
-                for (slot, program) in tail_calls {
-                    if slot >= prog_array.spec.max_entries {
-                        return Err(LoadError::TailCallSlotOutOfRange {
-                            program: program.name.clone(),
-                            slot,
-                            map: prog_array.spec.name.clone(),
-                            max_entries: prog_array.spec.max_entries,
-                        });
-                    }
-                    if let Some((_, fd)) = programs
-                        .iter()
-                        .find(|(loaded, _)| loaded.name == program.name)
-                    {
-                        load::set_tail_call(prog_array, slot, fd, &program.name)?;
-                        println!(
-                            "Inserted program {} into slot {slot} of {}",
-                            program.name, prog_array.kernel_name
-                        );
-                    }
+        if let Some((index, slots)) = object
+            .program(&args.prog)
+            .map(|entry| load::tail_call_plan(object, entry))
+            .transpose()?
+            .flatten()
+        {
+            let prog_array = &maps[index];
+            for (slot, program) in slots {
+                if let Some((_, fd)) = programs
+                    .iter()
+                    .find(|(loaded, _)| loaded.name == program.name)
+                {
+                    load::set_tail_call(prog_array, slot, fd, &program.name)?;
+                    println!(
+                        "Inserted program {} into slot {slot} of {}",
+                        program.name, prog_array.kernel_name
+                    );
                 }
             }
         }
@@ -420,6 +391,21 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         load::unpin(&pinned);
     }
     result
+}
+
+/// The object's BTF and maps in the kernel.
+fn create_maps(
+    args: &Args,
+    object: &elf::Object,
+) -> Result<(Option<sys::btf::BtfFd>, Vec<LiveMap>), LoadError> {
+    let btf = load_btf(object);
+    let maps = load::create_maps(
+        object,
+        &load::object_name(&args.file),
+        &args.pin_path,
+        btf.as_ref().map(|fd| fd.as_raw_fd()),
+    )?;
+    Ok((btf, maps))
 }
 
 /// The object's BTF in the kernel, or `None` (with one line saying why) when the kernel
