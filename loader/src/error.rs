@@ -95,6 +95,20 @@ pub enum LoadError {
         mode: &'static str,
         error: NetlinkError,
     },
+    /// Another program is attached and `-force` was not given.
+    NotOurs {
+        interface: String,
+        name: String,
+        id: u32,
+        mode: &'static str,
+        via_link: bool,
+    },
+    /// The code tail-calls a slot no program fills, under `-strict`.
+    EmptyTailCallSlot {
+        program: String,
+        slot: u32,
+        map: String,
+    },
 }
 
 const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CAP_SYS_ADMIN, attaching XDP needs CAP_NET_ADMIN";
@@ -133,7 +147,9 @@ impl LoadError {
             | LoadError::PinnedMapOpen { .. }
             | LoadError::PinConflict { .. }
             | LoadError::Bpffs { .. }
-            | LoadError::Interface { .. } => ExitKind::Environment,
+            | LoadError::Interface { .. }
+            | LoadError::NotOurs { .. } => ExitKind::Environment,
+            LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
     }
 
@@ -263,13 +279,36 @@ impl fmt::Display for LoadError {
                     error.errno
                 )?;
                 if let Some(message) = &error.extack {
-                    write!(f, ": {message}")?;
+                    write!(f, " (the kernel says: {message})")?;
                 }
-                if error.errno == nix::errno::Errno::EPERM {
-                    write!(f, "; {NEED_ROOT}")?;
+                let explanation = crate::attach::explain_attach_errno(error.errno);
+                if !explanation.is_empty() {
+                    write!(f, "; {explanation}")?;
                 }
                 Ok(())
             }
+            LoadError::NotOurs {
+                interface,
+                name,
+                id,
+                mode,
+                via_link,
+            } => {
+                let how = if *via_link { " through a BPF link" } else { "" };
+                let unload = if name == "xdp_dispatcher" {
+                    format!("`xdp-loader unload {interface} --all` (libxdp)")
+                } else {
+                    "the tool that loaded it".to_string()
+                };
+                write!(
+                    f,
+                    "{interface} already runs XDP program {name} (id {id}, {mode} mode{how}), which is not the program being loaded; remove it with {unload}, or pass -force to replace it"
+                )
+            }
+            LoadError::EmptyTailCallSlot { program, slot, map } => write!(
+                f,
+                "program {program} tail-calls slot {slot} of {map}, which no program fills (-strict); add a program named <entry>_{slot} or drop -strict"
+            ),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! maps and attach it; and the pure parts of the two binaries.
 #![forbid(unsafe_code)]
 
+pub mod attach;
+pub mod chain;
 pub mod cli;
 pub mod dump;
 pub mod error;

@@ -16,7 +16,6 @@ use elf::{
 use sys::abi::*;
 use sys::btf::BtfFd;
 use sys::map::{map_create, map_info, map_update_elem, MapCreate};
-use sys::netlink;
 use sys::prog::ProgBtf;
 use sys::prog::{prog_load, ProgLoad};
 use sys::{MapFd, ProgFd};
@@ -408,6 +407,20 @@ pub fn fill_program_slots(
     Ok(filled)
 }
 
+/// Ties the object's pinned maps that no loaded program uses (the original's
+/// `if_redirect`) to the entry program, so they belong to it: `-status` lists them and
+/// `-detach` finds their pins from the program's own maps.
+pub fn bind_unused_maps(entry: &ProgFd, maps: &[LiveMap], used: &[u32]) {
+    for map in maps.iter().filter(|map| map.pin.is_some()) {
+        let Ok(info) = map_info(map.fd.as_fd()) else {
+            continue;
+        };
+        if !used.contains(&info.id) {
+            let _ = sys::prog::prog_bind_map(entry.as_fd(), map.fd.as_fd());
+        }
+    }
+}
+
 /// Programs that a prog array's static initialisation names.
 pub fn statically_referenced_programs(object: &Object) -> Vec<&str> {
     object
@@ -741,22 +754,6 @@ impl XdpMode {
             XdpMode::Hw => "xdpoffload",
         }
     }
-}
-
-/// Attaches (or atomically replaces) the XDP program of `ifindex`.
-pub fn attach_xdp(
-    interface: &str,
-    ifindex: u32,
-    program: &ProgFd,
-    mode: XdpMode,
-) -> Result<(), LoadError> {
-    netlink::xdp_attach(ifindex, program.as_fd(), mode.flags(), None).map_err(|error| {
-        LoadError::Attach {
-            interface: interface.to_string(),
-            mode: mode.describe(),
-            error,
-        }
-    })
 }
 
 /// Looks up an interface's index.

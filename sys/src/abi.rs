@@ -14,7 +14,19 @@ pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_BTF_LOAD: u32 = 18;
 pub const BPF_MAP_FREEZE: u32 = 22;
+pub const BPF_LINK_CREATE: u32 = 28;
+pub const BPF_LINK_UPDATE: u32 = 29;
+pub const BPF_LINK_GET_FD_BY_ID: u32 = 30;
+pub const BPF_LINK_GET_NEXT_ID: u32 = 31;
+pub const BPF_LINK_DETACH: u32 = 34;
 pub const BPF_PROG_BIND_MAP: u32 = 35;
+pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
+
+// enum bpf_link_type
+pub const BPF_LINK_TYPE_XDP: u32 = 6;
+
+/// BPF_LINK_UPDATE: replace only if the link holds `old_prog_fd`.
+pub const BPF_F_REPLACE: u32 = 1 << 2;
 
 // enum bpf_map_type (the ones this project names; others pass through as numbers)
 pub const BPF_MAP_TYPE_UNSPEC: u32 = 0;
@@ -171,6 +183,13 @@ mod tests {
             ("BPF_BTF_LOAD", super::BPF_BTF_LOAD),
             ("BPF_MAP_FREEZE", super::BPF_MAP_FREEZE),
             ("BPF_PROG_BIND_MAP", super::BPF_PROG_BIND_MAP),
+            ("BPF_LINK_CREATE", super::BPF_LINK_CREATE),
+            ("BPF_LINK_UPDATE", super::BPF_LINK_UPDATE),
+            ("BPF_LINK_GET_FD_BY_ID", super::BPF_LINK_GET_FD_BY_ID),
+            ("BPF_LINK_GET_NEXT_ID", super::BPF_LINK_GET_NEXT_ID),
+            ("BPF_LINK_DETACH", super::BPF_LINK_DETACH),
+            ("BPF_PROG_GET_NEXT_ID", super::BPF_PROG_GET_NEXT_ID),
+            ("BPF_LINK_TYPE_XDP", super::BPF_LINK_TYPE_XDP),
             ("BPF_PROG_GET_FD_BY_ID", super::BPF_PROG_GET_FD_BY_ID),
             ("BPF_MAP_GET_FD_BY_ID", super::BPF_MAP_GET_FD_BY_ID),
             ("BPF_MAP_TYPE_PROG_ARRAY", super::BPF_MAP_TYPE_PROG_ARRAY),

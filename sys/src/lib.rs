@@ -9,10 +9,12 @@ pub mod btf;
 pub mod cpus;
 mod error;
 pub mod iface;
+pub mod link;
 pub mod map;
 pub mod netlink;
 pub mod obj;
 pub mod probe;
+pub mod process;
 pub mod prog;
 
 pub use error::SysError;

@@ -59,7 +59,7 @@ pub fn object_kind(fd: BorrowedFd<'_>) -> ObjectKind {
         Ok(target) => match target.as_os_str().as_bytes() {
             b"anon_inode:bpf-map" => ObjectKind::Map,
             b"anon_inode:bpf-prog" => ObjectKind::Program,
-            b"anon_inode:bpf_link" => ObjectKind::Link,
+            b"anon_inode:bpf-link" => ObjectKind::Link,
             b"anon_inode:btf" => ObjectKind::Btf,
             _ => ObjectKind::Other,
         },

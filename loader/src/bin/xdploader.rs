@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
+use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
+use loader::chain::{self, ChainNode};
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
 use loader::LoadError;
@@ -18,6 +20,8 @@ const VERIFIER_LOG_TAIL_LINES: usize = 40;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
+    /// Native if the interface can take it, else generic (says why).
+    Auto,
     /// Generic XDP: works on any interface.
     Skb,
     /// Native XDP in the driver.
@@ -26,12 +30,13 @@ enum Mode {
     Hw,
 }
 
-impl From<Mode> for XdpMode {
-    fn from(mode: Mode) -> XdpMode {
+impl From<Mode> for ModeRequest {
+    fn from(mode: Mode) -> ModeRequest {
         match mode {
-            Mode::Skb => XdpMode::Skb,
-            Mode::Drv => XdpMode::Drv,
-            Mode::Hw => XdpMode::Hw,
+            Mode::Auto => ModeRequest::Auto,
+            Mode::Skb => ModeRequest::Exactly(XdpMode::Skb),
+            Mode::Drv => ModeRequest::Exactly(XdpMode::Drv),
+            Mode::Hw => ModeRequest::Exactly(XdpMode::Hw),
         }
     }
 }
@@ -44,8 +49,8 @@ impl From<Mode> for XdpMode {
 #[command(name = "xdploader", version)]
 struct Args {
     /// The eBPF ELF object (clang -target bpf).
-    #[arg(long = "file", value_name = "OBJ")]
-    file: PathBuf,
+    #[arg(long = "file", value_name = "OBJ", required_unless_present_any = ["detach", "status"])]
+    file: Option<PathBuf>,
     /// Interfaces to attach to, comma-separated.
     #[arg(
         short = 'i',
@@ -69,9 +74,32 @@ struct Args {
     /// The bpffs directory where maps are pinned by name.
     #[arg(long = "pin-path", value_name = "DIR", default_value = DEFAULT_PIN_ROOT)]
     pin_path: PathBuf,
+    /// Replace a program on the interface that is not this one.
+    #[arg(long = "force")]
+    force: bool,
+    /// Attach through a BPF link pinned under -pin-path (survives the loader; a reload
+    /// updates it in place).
+    #[arg(long = "link")]
+    link: bool,
+    /// A tail-call slot the code jumps to that no program fills is an error.
+    #[arg(long = "strict")]
+    strict: bool,
+    /// Take the program off the interfaces and unpin the maps and links it used.
+    #[arg(long = "detach", conflicts_with_all = ["dump", "load_only", "status"], requires = "interfaces")]
+    detach: bool,
+    /// With -detach: keep the pinned maps (the counters).
+    #[arg(long = "keep-maps", requires = "detach")]
+    keep_maps: bool,
+    /// Show what is attached: program, mode, method, tail-call slots, pinned maps.
+    #[arg(long = "status", conflicts_with_all = ["dump", "load_only"])]
+    status: bool,
+    /// With -status: one JSON document.
+    #[arg(long = "json", requires = "status")]
+    json: bool,
 }
 
 fn main() -> ExitCode {
+    sys::process::default_sigpipe();
     let args: Args = match loader::cli::parse_args() {
         Ok(args) => args,
         Err(code) => return code,
@@ -106,11 +134,18 @@ fn print_verifier_log(log: &str) {
 }
 
 fn run(args: &Args) -> Result<(), LoadError> {
-    let object = load::read_object(&args.file)?;
+    if args.status {
+        return status(args);
+    }
+    if args.detach {
+        return detach(args);
+    }
+    let file = object_file(args)?;
+    let object = load::read_object(file)?;
     if args.dump {
         print!(
             "{}",
-            loader::dump::dump(&object, &args.file.display().to_string())
+            loader::dump::dump(&object, &file.display().to_string())
         );
         return Ok(());
     }
@@ -126,8 +161,14 @@ fn run(args: &Args) -> Result<(), LoadError> {
     attach(args, &object)
 }
 
+fn object_file(args: &Args) -> Result<&PathBuf, LoadError> {
+    args.file
+        .as_ref()
+        .ok_or_else(|| LoadError::Usage("xdploader needs -file OBJ".into()))
+}
+
 fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
-    let mode = XdpMode::from(args.mode);
+    let file = object_file(args)?;
     let entry = object
         .program(&args.prog)
         .ok_or_else(|| LoadError::NoSuchProgram {
@@ -160,7 +201,7 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         load::prepare_pin_root(&args.pin_path)?;
     }
 
-    println!("Dumping info for ELF file {}", args.file.display());
+    println!("Dumping info for ELF file {}", file.display());
     let (btf, maps) = create_maps(args, object)?;
     println!("Maps:");
     for map in &maps {
@@ -246,6 +287,20 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         }
     }
 
+    check_chain(
+        args,
+        object,
+        entry,
+        &loaded_tail_calls,
+        &static_slot_programs,
+    )?;
+    let used_maps: Vec<u32> = loaded
+        .iter()
+        .filter_map(|(_, fd)| sys::prog::prog_info(fd.as_fd()).ok())
+        .flat_map(|info| info.map_ids)
+        .collect();
+    load::bind_unused_maps(&entry_fd, &maps, &used_maps);
+
     let pinned = load::pin_maps(&maps)?;
     for map in maps.iter().filter(|map| map.pin.is_some() && !map.reused) {
         if let Some(path) = &map.pin {
@@ -254,41 +309,128 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     }
 
     println!("Attaching program {}", entry.name);
-    if let Err(error) = attach_all(&interfaces, &entry_fd, mode, &maps) {
-        load::unpin(&pinned);
-        return Err(error);
-    }
+    let frags = matches!(
+        entry.program_type,
+        elf::ProgramType::Xdp { frags: true, .. }
+    );
+    let options = AttachOptions {
+        mode: ModeRequest::from(args.mode),
+        force: args.force,
+        link: args.link,
+        pin_root: &args.pin_path,
+        frags,
+    };
+    let attached = match attach_all(&interfaces, &entry_fd, &entry.name, &options, &maps) {
+        Ok(attached) => attached,
+        Err(error) => {
+            load::unpin(&pinned);
+            return Err(error);
+        }
+    };
 
-    let names: Vec<&str> = interfaces.iter().map(|(name, _)| *name).collect();
     let pins: Vec<String> = maps
         .iter()
         .filter_map(|map| map.pin.as_ref().map(|path| path.display().to_string()))
         .collect();
-    println!(
-        "XDP code attached to {} in {} mode.",
-        names.join(", "),
-        mode.describe()
-    );
+    for (name, outcome) in &attached {
+        let how = match &outcome.link_pin {
+            Some(pin) => format!(" through a BPF link pinned at {}", pin.display()),
+            None => String::new(),
+        };
+        println!(
+            "XDP code attached to {name} in {} mode{how}.",
+            outcome.mode.describe()
+        );
+    }
     if !pins.is_empty() {
         println!(
             "Pinned maps stay until removed (the counters survive a reload): rm {}",
             pins.join(" ")
         );
     }
-    let off: Vec<String> = names
+    let off: Vec<String> = attached
         .iter()
-        .map(|name| format!("ip link set dev {name} {} off", mode.ip_link_keyword()))
+        .map(|(name, outcome)| match &outcome.link_pin {
+            Some(pin) => format!("rm {}", pin.display()),
+            None => format!(
+                "ip link set dev {name} {} off",
+                outcome.mode.ip_link_keyword()
+            ),
+        })
         .collect();
     println!("To turn it off, use `{}`", off.join(" && "));
     Ok(())
 }
 
-fn attach_all(
-    interfaces: &[(&str, u32)],
-    entry_fd: &sys::ProgFd,
-    mode: XdpMode,
-    maps: &[LiveMap],
+/// Reads the tail-call slots each program's code jumps to, prints the chain, and warns
+/// (or with -strict, fails) about slots that no program fills.
+fn check_chain(
+    args: &Args,
+    object: &elf::Object,
+    entry: &elf::ProgramSpec,
+    tail_calls: &[(u32, &str, sys::ProgFd)],
+    static_slots: &[(&str, sys::ProgFd)],
 ) -> Result<(), LoadError> {
+    let mut names: Vec<&str> = vec![entry.name.as_str()];
+    names.extend(tail_calls.iter().map(|(_, name, _)| *name));
+    names.extend(static_slots.iter().map(|(name, _)| *name));
+    let nodes: Vec<ChainNode> = names
+        .iter()
+        .filter_map(|name| object.program(name))
+        .map(|program| ChainNode {
+            name: program.name.clone(),
+            jumps: object
+                .link(program)
+                .map(|linked| chain::tail_call_slots(&linked.insns))
+                .unwrap_or_default(),
+        })
+        .collect();
+    if nodes.iter().all(|node| node.jumps.is_empty()) {
+        return Ok(());
+    }
+    let mut filled: Vec<(u32, String)> = tail_calls
+        .iter()
+        .map(|(slot, name, _)| (*slot, name.to_string()))
+        .collect();
+    for map in &object.maps {
+        for (slot, target) in &map.initial_slots {
+            if let elf::InitialSlot::Program(name) = target {
+                filled.push((*slot, name.clone()));
+            }
+        }
+    }
+    let (lines, empty) = chain::describe(&entry.name, &nodes, &filled);
+    for line in lines {
+        println!("Tail-call chain: {line}");
+    }
+    let prog_array = load::find_prog_array(object, entry).ok().map_or_else(
+        || "the prog array".to_string(),
+        |index| object.maps[index].name.clone(),
+    );
+    for (program, slot) in empty {
+        if args.strict {
+            return Err(LoadError::EmptyTailCallSlot {
+                program,
+                slot,
+                map: prog_array,
+            });
+        }
+        println!(
+            "Warning: {program} tail-calls slot {slot} of {prog_array}, which no program fills"
+        );
+    }
+    Ok(())
+}
+
+/// Attaches to every interface; if one fails, the ones already done are put back as
+/// they were.
+fn attach_all<'a>(
+    interfaces: &[(&'a str, u32)],
+    entry_fd: &sys::ProgFd,
+    entry: &str,
+    options: &AttachOptions<'_>,
+    maps: &[LiveMap],
+) -> Result<Vec<(&'a str, AttachOutcome)>, LoadError> {
     let redirect = maps.iter().find(|map| {
         map.spec.name == REDIRECT_MAP
             && matches!(
@@ -296,9 +438,22 @@ fn attach_all(
                 BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH
             )
     });
+    let mut done: Vec<(&str, AttachOutcome)> = Vec::new();
     for (name, ifindex) in interfaces {
         println!("Looking for interface {name}");
-        load::attach_xdp(name, *ifindex, entry_fd, mode)?;
+        let outcome = attach::attach(name, *ifindex, entry_fd, entry, options, &mut |line| {
+            println!("{line}")
+        });
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                for (done_name, outcome) in done.into_iter().rev() {
+                    println!("Rolling back {done_name}");
+                    attach::undo(outcome.undo);
+                }
+                return Err(error);
+            }
+        };
         if let Some(devmap) = redirect {
             match load::add_redirect(devmap, *ifindex)? {
                 RedirectEntry::Inserted => {
@@ -309,6 +464,196 @@ fn attach_all(
                     devmap.spec.name
                 ),
             }
+        }
+        done.push((name, outcome));
+    }
+    Ok(done)
+}
+
+/// The interfaces `-i` names, or all of them.
+fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
+    let names: Vec<String> = if args.interfaces.is_empty() {
+        let mut all: Vec<String> = std::fs::read_dir("/sys/class/net")
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        all
+    } else {
+        args.interfaces.clone()
+    };
+    names
+        .into_iter()
+        .map(|name| load::interface_index(&name).map(|index| (name, index)))
+        .collect()
+}
+
+/// `-detach`: takes the program off each interface and unpins what it used.
+fn detach(args: &Args) -> Result<(), LoadError> {
+    for (name, ifindex) in interfaces_of(args)? {
+        let Some(current) = attach::attached(&name, ifindex)? else {
+            println!("Nothing attached to {name}");
+            continue;
+        };
+        let cut: String = args.prog.chars().take(15).collect();
+        if current.name != cut && !args.force {
+            return Err(LoadError::NotOurs {
+                interface: name.clone(),
+                name: current.name.clone(),
+                id: current.prog_id,
+                mode: current.mode.describe(),
+                via_link: matches!(current.method, Method::Link { .. }),
+            });
+        }
+        // The maps it reaches, read while it is still attached (it may go right after).
+        let (map_ids, _) = attach::reachable_maps(current.prog_id);
+        let pins = if args.keep_maps {
+            Vec::new()
+        } else {
+            attach::map_pins(&args.pin_path, &map_ids)
+        };
+        attach::detach(&name, ifindex, &args.pin_path)?;
+        let how = match current.method {
+            Method::Link { id } => format!("BPF link {id}"),
+            Method::Netlink => "netlink".to_string(),
+        };
+        println!(
+            "Detached {} (id {}, {} mode, {how}) from {name}",
+            current.name,
+            current.prog_id,
+            current.mode.describe()
+        );
+        for pin in pins {
+            if std::fs::remove_file(&pin).is_ok() {
+                println!("Removed pin {}", pin.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn map_summary(map_id: u32, pin_root: &std::path::Path) -> serde_json::Value {
+    let info = sys::map::map_fd_by_id(map_id).and_then(|fd| sys::map::map_info(fd.as_fd()));
+    let pins: Vec<String> = attach::map_pins(pin_root, &[map_id])
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    match info {
+        Ok(info) => serde_json::json!({
+            "id": map_id,
+            "name": info.name,
+            "type": map_type_name(info.map_type),
+            "pins": pins,
+        }),
+        Err(_) => serde_json::json!({ "id": map_id, "pins": pins }),
+    }
+}
+
+fn prog_name(id: u32) -> String {
+    sys::prog::prog_fd_by_id(id)
+        .and_then(|fd| sys::prog::prog_info(fd.as_fd()))
+        .map(|info| info.name)
+        .unwrap_or_default()
+}
+
+/// `-status`: per interface, what is attached and what it uses.
+fn status(args: &Args) -> Result<(), LoadError> {
+    let mut report = Vec::new();
+    for (name, ifindex) in interfaces_of(args)? {
+        let current = attach::attached(&name, ifindex)?;
+        let entry = match &current {
+            None => serde_json::json!({ "interface": name, "ifindex": ifindex, "attached": null }),
+            Some(current) => {
+                let (map_ids, slots) = attach::reachable_maps(current.prog_id);
+                let (method, link_id, link_pins) = match current.method {
+                    Method::Link { id } => {
+                        let pins: Vec<String> = attach::pins_of(&args.pin_path, |fd| {
+                            sys::obj::object_kind(fd) == sys::obj::ObjectKind::Link
+                                && sys::link::link_info(fd).is_ok_and(|info| info.id == id)
+                        })
+                        .iter()
+                        .map(|path| path.display().to_string())
+                        .collect();
+                        ("link", Some(id), pins)
+                    }
+                    Method::Netlink => ("netlink", None, Vec::new()),
+                };
+                serde_json::json!({
+                    "interface": name,
+                    "ifindex": ifindex,
+                    "attached": {
+                        "id": current.prog_id,
+                        "name": current.name,
+                        "mode": current.mode.ip_link_keyword().trim_start_matches("xdp"),
+                        "method": method,
+                        "link_id": link_id,
+                        "link_pins": link_pins,
+                    },
+                    "tail_calls": slots.iter().map(|(map_id, map, slot, prog_id)| serde_json::json!({
+                        "map": map, "map_id": map_id, "slot": slot, "program_id": prog_id, "program": prog_name(*prog_id),
+                    })).collect::<Vec<_>>(),
+                    "maps": map_ids.iter().map(|id| map_summary(*id, &args.pin_path)).collect::<Vec<_>>(),
+                })
+            }
+        };
+        report.push(entry);
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "interfaces": report }));
+        return Ok(());
+    }
+    for entry in &report {
+        let name = entry["interface"].as_str().unwrap_or_default();
+        let attached = &entry["attached"];
+        if attached.is_null() {
+            println!("{name} (ifindex {}): no XDP program", entry["ifindex"]);
+            continue;
+        }
+        let method = match attached["link_id"].as_u64() {
+            Some(id) => format!("BPF link {id}"),
+            None => "netlink".to_string(),
+        };
+        println!(
+            "{name} (ifindex {}): {} (id {}), {} mode, attached via {method}",
+            entry["ifindex"],
+            attached["name"].as_str().unwrap_or_default(),
+            attached["id"],
+            attached["mode"].as_str().unwrap_or_default()
+        );
+        for pin in attached["link_pins"].as_array().into_iter().flatten() {
+            println!("  link pinned at {}", pin.as_str().unwrap_or_default());
+        }
+        for slot in entry["tail_calls"].as_array().into_iter().flatten() {
+            println!(
+                "  tail call: {}[{}] = {} (id {})",
+                slot["map"].as_str().unwrap_or_default(),
+                slot["slot"],
+                slot["program"].as_str().unwrap_or_default(),
+                slot["program_id"]
+            );
+        }
+        for map in entry["maps"].as_array().into_iter().flatten() {
+            let pins: Vec<&str> = map["pins"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|pin| pin.as_str())
+                .collect();
+            let pinned = if pins.is_empty() {
+                "not pinned".to_string()
+            } else {
+                format!("pinned at {}", pins.join(", "))
+            };
+            println!(
+                "  map: {} (id {}, {}) {pinned}",
+                map["name"].as_str().unwrap_or_default(),
+                map["id"],
+                map["type"].as_str().unwrap_or_default()
+            );
         }
     }
     Ok(())
@@ -401,7 +746,7 @@ fn create_maps(
     let btf = load_btf(object);
     let maps = load::create_maps(
         object,
-        &load::object_name(&args.file),
+        &load::object_name(args.file.as_deref().unwrap_or(std::path::Path::new(""))),
         &args.pin_path,
         btf.as_ref().map(|fd| fd.as_raw_fd()),
     )?;

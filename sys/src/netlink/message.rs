@@ -25,7 +25,15 @@ const IFINFOMSG_LEN: usize = 16;
 const AF_UNSPEC: u8 = 0;
 
 // include/uapi/linux/if_link.h
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_EXT_MASK: u16 = 29;
+/// `IFF_UP` in `ifi_flags`.
+const IFF_UP: u32 = 1;
 const IFLA_XDP: u16 = 43;
 const IFLA_XDP_FD: u16 = 1;
 const IFLA_XDP_ATTACHED: u16 = 2;
@@ -228,22 +236,58 @@ pub struct XdpState {
     pub hw_prog_id: u32,
 }
 
-pub(crate) fn parse_link_xdp(message: &Message<'_>) -> Option<XdpState> {
+/// What RTM_NEWLINK says about an interface: enough to judge native XDP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkState {
+    pub name: String,
+    pub up: bool,
+    pub mtu: u32,
+    /// `IFLA_INFO_KIND`, e.g. "veth"; empty for physical devices.
+    pub kind: String,
+    /// `IFLA_LINK`: the peer of a veth (0 when none).
+    pub peer_ifindex: u32,
+    /// The peer lives in another network namespace (`IFLA_LINK_NETNSID`).
+    pub peer_in_other_netns: bool,
+    pub xdp: XdpState,
+}
+
+pub(crate) fn parse_link(message: &Message<'_>) -> Option<LinkState> {
+    let flags = ne_u32(message.payload, 8)?;
     let attrs = message.payload.get(IFINFOMSG_LEN..)?;
-    let mut state = XdpState::default();
+    let mut state = LinkState {
+        up: flags & IFF_UP != 0,
+        ..LinkState::default()
+    };
     for (attr_type, payload) in attributes(attrs) {
-        if attr_type != IFLA_XDP {
-            continue;
-        }
-        for (xdp_type, value) in attributes(payload) {
-            match xdp_type {
-                IFLA_XDP_ATTACHED => state.attached = *value.first()?,
-                IFLA_XDP_PROG_ID => state.prog_id = ne_u32(value, 0)?,
-                IFLA_XDP_DRV_PROG_ID => state.drv_prog_id = ne_u32(value, 0)?,
-                IFLA_XDP_SKB_PROG_ID => state.skb_prog_id = ne_u32(value, 0)?,
-                IFLA_XDP_HW_PROG_ID => state.hw_prog_id = ne_u32(value, 0)?,
-                _ => {}
+        match attr_type {
+            IFLA_IFNAME => {
+                let name = payload.split(|&b| b == 0).next().unwrap_or(&[]);
+                state.name = String::from_utf8_lossy(name).into_owned();
             }
+            IFLA_MTU => state.mtu = ne_u32(payload, 0)?,
+            IFLA_LINK => state.peer_ifindex = ne_u32(payload, 0)?,
+            IFLA_LINK_NETNSID => state.peer_in_other_netns = true,
+            IFLA_LINKINFO => {
+                for (info_type, value) in attributes(payload) {
+                    if info_type == IFLA_INFO_KIND {
+                        let kind = value.split(|&b| b == 0).next().unwrap_or(&[]);
+                        state.kind = String::from_utf8_lossy(kind).into_owned();
+                    }
+                }
+            }
+            IFLA_XDP => {
+                for (xdp_type, value) in attributes(payload) {
+                    match xdp_type {
+                        IFLA_XDP_ATTACHED => state.xdp.attached = *value.first()?,
+                        IFLA_XDP_PROG_ID => state.xdp.prog_id = ne_u32(value, 0)?,
+                        IFLA_XDP_DRV_PROG_ID => state.xdp.drv_prog_id = ne_u32(value, 0)?,
+                        IFLA_XDP_SKB_PROG_ID => state.xdp.skb_prog_id = ne_u32(value, 0)?,
+                        IFLA_XDP_HW_PROG_ID => state.xdp.hw_prog_id = ne_u32(value, 0)?,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Some(state)
@@ -347,7 +391,7 @@ mod tests {
             if let Some(messages) = split_messages(&buf[..cut]) {
                 for message in &messages {
                     let _ = parse_error(message);
-                    let _ = parse_link_xdp(message);
+                    let _ = parse_link(message);
                 }
             }
         }
@@ -373,7 +417,7 @@ mod tests {
             pid: 0,
             payload: &payload,
         };
-        let state = parse_link_xdp(&message).expect("parsed");
+        let state = parse_link(&message).expect("parsed").xdp;
         assert_eq!(state.attached, 2);
         assert_eq!(state.prog_id, 42);
         assert_eq!(state.skb_prog_id, 42);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-pub use message::XdpState;
+pub use message::{LinkState, XdpState};
 use message::{Message, NLMSG_DONE, NLMSG_ERROR, RTM_NEWLINK};
 use socket::NetlinkSocket;
 
@@ -55,7 +55,7 @@ enum Expect {
 
 enum Outcome {
     Acked,
-    Link(XdpState),
+    Link(LinkState),
 }
 
 fn request(
@@ -103,7 +103,7 @@ fn request(
                 }
                 RTM_NEWLINK => {
                     if let Expect::Link = expect {
-                        let state = message::parse_link_xdp(reply).ok_or_else(|| {
+                        let state = message::parse_link(reply).ok_or_else(|| {
                             fail(Errno::EBADMSG, Some("malformed RTM_NEWLINK".into()))
                         })?;
                         return Ok(Outcome::Link(state));
@@ -152,13 +152,18 @@ pub fn xdp_detach(ifindex: u32, flags: u32) -> Result<(), NetlinkError> {
 
 /// What XDP program, if any, `ifindex` carries and in which mode.
 pub fn xdp_query(ifindex: u32) -> Result<XdpState, NetlinkError> {
+    link_query(ifindex).map(|state| state.xdp)
+}
+
+/// The interface's name, state, MTU, kind, veth peer and XDP attachment.
+pub fn link_query(ifindex: u32) -> Result<LinkState, NetlinkError> {
     match request(
-        "RTM_GETLINK (query XDP)",
+        "RTM_GETLINK (query link)",
         ifindex,
         |seq| message::encode_link_get(seq, ifindex_i32(ifindex)),
         Expect::Link,
     )? {
         Outcome::Link(state) => Ok(state),
-        Outcome::Acked => Ok(XdpState::default()),
+        Outcome::Acked => Ok(LinkState::default()),
     }
 }

@@ -1,0 +1,158 @@
+//! The tail-call chain, read from the code: which constant slots each program's
+//! `bpf_tail_call` jumps to. Pure analysis of instructions.
+
+use elf::insn::{Insn, BPF_FUNC_TAIL_CALL};
+
+/// `BPF_ALU64 | BPF_MOV | BPF_K` and `BPF_ALU | BPF_MOV | BPF_K`: `r = imm`.
+const MOV64_IMM: u8 = 0xb7;
+const MOV32_IMM: u8 = 0xb4;
+/// The register holding `bpf_tail_call`'s index argument.
+const R3: u8 = 3;
+
+/// For each `bpf_tail_call` in `insns`, the slot when it is a constant set just before
+/// the call (what clang emits for `bpf_tail_call(ctx, &map, N)`), else `None`.
+pub fn tail_call_slots(insns: &[Insn]) -> Vec<Option<u32>> {
+    insns
+        .iter()
+        .enumerate()
+        .filter(|(_, insn)| insn.is_helper_call(BPF_FUNC_TAIL_CALL))
+        .map(|(index, _)| {
+            let writer = insns[..index]
+                .iter()
+                .rev()
+                .find(|insn| insn.dst_reg() == R3 && writes_dst(insn));
+            match writer {
+                Some(insn) if insn.code == MOV64_IMM || insn.code == MOV32_IMM => {
+                    u32::try_from(insn.imm).ok()
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Whether an instruction writes its destination register (ALU, loads).
+fn writes_dst(insn: &Insn) -> bool {
+    const BPF_CLASS_MASK: u8 = 0x07;
+    const BPF_LD: u8 = 0x00;
+    const BPF_LDX: u8 = 0x01;
+    const BPF_ALU: u8 = 0x04;
+    const BPF_ALU64: u8 = 0x07;
+    matches!(
+        insn.code & BPF_CLASS_MASK,
+        BPF_LD | BPF_LDX | BPF_ALU | BPF_ALU64
+    )
+}
+
+/// A program in the chain: its name and the slots its code jumps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainNode {
+    pub name: String,
+    pub jumps: Vec<Option<u32>>,
+}
+
+/// The chain as lines `a -> [1] b -> [2] c`, one per path from `entry`, and the slots
+/// jumped to that no program fills: (program, slot).
+pub fn describe(
+    entry: &str,
+    nodes: &[ChainNode],
+    filled: &[(u32, String)],
+) -> (Vec<String>, Vec<(String, u32)>) {
+    let mut lines = Vec::new();
+    let mut empty = Vec::new();
+    let mut stack = vec![(
+        entry.to_string(),
+        entry.to_string(),
+        vec![entry.to_string()],
+    )];
+    while let Some((name, line, visited)) = stack.pop() {
+        let jumps: Vec<u32> = nodes
+            .iter()
+            .find(|node| node.name == name)
+            .map(|node| node.jumps.iter().flatten().copied().collect())
+            .unwrap_or_default();
+        let mut extended = false;
+        for slot in jumps.iter().rev() {
+            match filled.iter().find(|(filled_slot, _)| filled_slot == slot) {
+                Some((_, target)) if !visited.contains(target) => {
+                    let mut visited = visited.clone();
+                    visited.push(target.clone());
+                    stack.push((
+                        target.clone(),
+                        format!("{line} -> [{slot}] {target}"),
+                        visited,
+                    ));
+                    extended = true;
+                }
+                Some((_, target)) => {
+                    lines.push(format!("{line} -> [{slot}] {target} (loop)"));
+                    extended = true;
+                }
+                None => {
+                    if !empty.contains(&(name.clone(), *slot)) {
+                        empty.push((name.clone(), *slot));
+                    }
+                    lines.push(format!("{line} -> [{slot}] (empty)"));
+                    extended = true;
+                }
+            }
+        }
+        if !extended {
+            lines.push(line);
+        }
+    }
+    (lines, empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insn(code: u8, regs: u8, imm: i32) -> Insn {
+        Insn {
+            code,
+            regs,
+            off: 0,
+            imm,
+        }
+    }
+
+    #[test]
+    fn finds_constant_slots() {
+        let call = insn(0x85, 0, BPF_FUNC_TAIL_CALL);
+        let insns = [
+            insn(MOV64_IMM, R3, 1),
+            insn(0xbf, 0x61, 0), // r1 = r6
+            call,
+            insn(0xbf, 0x73, 0), // r3 = r7 (not a constant)
+            call,
+            insn(0x95, 0, 0),
+        ];
+        assert_eq!(tail_call_slots(&insns), vec![Some(1), None]);
+    }
+
+    #[test]
+    fn describes_the_chain_and_empty_slots() {
+        let nodes = [
+            ChainNode {
+                name: "e".into(),
+                jumps: vec![Some(1)],
+            },
+            ChainNode {
+                name: "e_1".into(),
+                jumps: vec![Some(2), Some(3)],
+            },
+            ChainNode {
+                name: "e_2".into(),
+                jumps: vec![],
+            },
+        ];
+        let filled = [(1, "e_1".to_string()), (2, "e_2".to_string())];
+        let (lines, empty) = describe("e", &nodes, &filled);
+        assert_eq!(
+            lines,
+            ["e -> [1] e_1 -> [2] e_2", "e -> [1] e_1 -> [3] (empty)"]
+        );
+        assert_eq!(empty, [("e_1".to_string(), 3)]);
+    }
+}
