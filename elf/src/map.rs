@@ -507,3 +507,29 @@ pub(crate) fn global_data_map(
         map_extra: 0,
     }
 }
+
+/// `BPF_MAP_TYPE_ARENA`, the highest map type of the kernels this loader knows; a type
+/// above it is far more likely a corrupt definition than a map from the future.
+pub const HIGHEST_KNOWN_MAP_TYPE: u32 = 33;
+
+/// Refuses map types no kernel defines (0 is `BPF_MAP_TYPE_UNSPEC`).
+pub(crate) fn check_map_type(map: &MapSpec, legacy: bool) -> Result<(), ParseError> {
+    if (1..=HIGHEST_KNOWN_MAP_TYPE).contains(&map.map_type) {
+        return Ok(());
+    }
+    let reason = format!(
+        "its type {} is not a map type the kernel defines (1 to {HIGHEST_KNOWN_MAP_TYPE}); the definition is corrupt or from an unknown tool",
+        map.map_type
+    );
+    Err(if legacy {
+        ParseError::LegacyMap {
+            map: map.name.clone(),
+            reason,
+        }
+    } else {
+        ParseError::BtfMap {
+            map: map.name.clone(),
+            reason,
+        }
+    })
+}

@@ -275,6 +275,9 @@ impl Object {
                 found
             };
             found.sort_by_key(|map| map.section_offset);
+            for map in &found {
+                map::check_map_type(map, info.kind == SectionKind::LegacyMaps)?;
+            }
             maps.extend(found);
         }
         // Global data: one array map per non-empty data section, after the declared maps.

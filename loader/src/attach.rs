@@ -511,3 +511,41 @@ pub fn reachable_maps(prog_id: u32) -> (Vec<u32>, Vec<FilledSlot>) {
     }
     (maps, slots)
 }
+
+/// Held while a run changes an interface: a second run on the same interface fails at
+/// once instead of racing the first.
+#[derive(Debug)]
+pub struct InterfaceLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Where the per-interface locks live (tmpfs, cleared at boot).
+const LOCK_DIR: &str = "/run/lock";
+
+/// Locks `interface` for this run, or says who holds it.
+pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
+    // Interface names repeat across network namespaces; the namespace's inode tells them apart.
+    let netns = std::fs::metadata("/proc/self/ns/net")
+        .map(|meta| std::os::unix::fs::MetadataExt::ino(&meta))
+        .unwrap_or(0);
+    let path = Path::new(LOCK_DIR).join(format!(
+        "xdploader-{netns}-{}.lock",
+        interface.replace('/', "_")
+    ));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| {
+            LoadError::Usage(format!(
+                "cannot open the lock file {}: {error}",
+                path.display()
+            ))
+        })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map(|lock| InterfaceLock { _lock: lock })
+        .map_err(|_| LoadError::Busy {
+            interface: interface.to_string(),
+        })
+}

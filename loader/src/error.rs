@@ -103,6 +103,10 @@ pub enum LoadError {
         mode: &'static str,
         via_link: bool,
     },
+    /// Another xdploader run holds the interface right now.
+    Busy {
+        interface: String,
+    },
     /// The code tail-calls a slot no program fills, under `-strict`.
     EmptyTailCallSlot {
         program: String,
@@ -148,7 +152,8 @@ impl LoadError {
             | LoadError::PinConflict { .. }
             | LoadError::Bpffs { .. }
             | LoadError::Interface { .. }
-            | LoadError::NotOurs { .. } => ExitKind::Environment,
+            | LoadError::NotOurs { .. }
+            | LoadError::Busy { .. } => ExitKind::Environment,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
     }
@@ -212,12 +217,21 @@ impl fmt::Display for LoadError {
             LoadError::MapCreate { map, error } if error.is_permission() => {
                 write!(f, "the kernel refused to create map {map} ({:?}): {NEED_ROOT}", error.errno)
             }
-            LoadError::MapCreate { map, error } => write!(
-                f,
-                "the kernel refused to create map {map}: {} ({:?}); check its type, sizes and max_entries",
-                error.errno.desc(),
-                error.errno
-            ),
+            LoadError::MapCreate { map, error } => {
+                let advice = match error.errno {
+                    nix::errno::Errno::E2BIG => "its max_entries or value size is beyond what the kernel allows for this map type; make the map smaller",
+                    nix::errno::Errno::ENOMEM => "the kernel could not allocate that much memory (max_entries x value size); make the map smaller or free memory",
+                    nix::errno::Errno::ENOSPC => "a kernel limit on maps was hit; remove unused maps (bpftool map show) and try again",
+                    nix::errno::Errno::EINVAL => "the kernel found its definition invalid (type, key/value sizes, flags or max_entries); check the definition with -dump",
+                    _ => "check its type, sizes and max_entries with -dump",
+                };
+                write!(
+                    f,
+                    "the kernel refused to create map {map}: {} ({:?}); {advice}",
+                    error.errno.desc(),
+                    error.errno
+                )
+            }
             LoadError::PinnedMapOpen { map, path, reason } => write!(
                 f,
                 "cannot reuse map {map} pinned at {}: {reason}; remove it with `rm {}` if it is stale",
@@ -305,6 +319,10 @@ impl fmt::Display for LoadError {
                     "{interface} already runs XDP program {name} (id {id}, {mode} mode{how}), which is not the program being loaded; remove it with {unload}, or pass -force to replace it"
                 )
             }
+            LoadError::Busy { interface } => write!(
+                f,
+                "another xdploader run is changing {interface} right now; wait for it to finish and run this again"
+            ),
             LoadError::EmptyTailCallSlot { program, slot, map } => write!(
                 f,
                 "program {program} tail-calls slot {slot} of {map}, which no program fills (-strict); add a program named <entry>_{slot} or drop -strict"

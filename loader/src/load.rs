@@ -59,9 +59,23 @@ pub fn pin_path(spec: &MapSpec, pin_root: &Path) -> Option<PathBuf> {
     }
 }
 
+/// Directories `prepare_pin_root` created, so a failed run can remove them again.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    /// Removes the directories again, deepest first, as long as they are empty.
+    pub fn remove_if_empty(self) {
+        for directory in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(directory);
+        }
+    }
+}
+
 /// Makes sure `pin_root` is a directory on bpffs, mounting bpffs at the default root
 /// and creating sub-directories of a bpffs mount when needed.
-pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
+pub fn prepare_pin_root(pin_root: &Path) -> Result<CreatedDirs, LoadError> {
     let bpffs_error = |reason: String| LoadError::Bpffs {
         path: pin_root.to_path_buf(),
         reason,
@@ -70,7 +84,7 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
         let parent = pin_root
             .parent()
             .ok_or_else(|| bpffs_error("it has no parent directory".into()))?;
-        prepare_pin_root(parent)?;
+        let mut created = prepare_pin_root(parent)?;
         std::fs::create_dir(pin_root).map_err(|error| {
             let dotted = pin_root
                 .file_name()
@@ -81,12 +95,13 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
                 bpffs_error(format!("cannot create it: {error}"))
             }
         })?;
-        return Ok(());
+        created.0.push(pin_root.to_path_buf());
+        return Ok(created);
     }
     let on_bpffs =
         sys::bpffs::is_bpffs(pin_root).map_err(|error| bpffs_error(error.to_string()))?;
     if on_bpffs {
-        return Ok(());
+        return Ok(CreatedDirs::default());
     }
     if pin_root == Path::new(DEFAULT_PIN_ROOT) {
         sys::bpffs::mount_bpffs(pin_root).map_err(|error| {
@@ -94,7 +109,7 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<(), LoadError> {
                 "it is not bpffs and mounting bpffs there failed: {error}"
             ))
         })?;
-        return Ok(());
+        return Ok(CreatedDirs::default());
     }
     Err(bpffs_error(
         "it is not on a bpffs mount; mount bpffs there or pick a directory under /sys/fs/bpf"

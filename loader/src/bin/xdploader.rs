@@ -108,25 +108,34 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("xdploader: {error}");
-            if let Some(log) = error.verifier_log() {
-                print_verifier_log(log);
+            if let (Some(log), LoadError::ProgLoad(refused)) = (error.verifier_log(), &error) {
+                print_verifier_log(&refused.name, log);
             }
             ExitCode::from(error.exit_kind() as u8)
         }
     }
 }
 
-fn print_verifier_log(log: &str) {
+/// Shows the end of the verifier log (where the error and, with BTF line info, the
+/// failing source line are) and saves the whole log to a file.
+fn print_verifier_log(program: &str, log: &str) {
     let lines: Vec<&str> = log.lines().collect();
     let start = lines.len().saturating_sub(VERIFIER_LOG_TAIL_LINES);
-    eprintln!(
-        "--- verifier log{} ---",
-        if start > 0 {
-            format!(" (last {VERIFIER_LOG_TAIL_LINES} of {} lines)", lines.len())
-        } else {
-            String::new()
-        }
-    );
+    let path = std::env::temp_dir().join(format!(
+        "xdploader-verifier-{}-{}.log",
+        program.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"),
+        std::process::id()
+    ));
+    let saved = match std::fs::write(&path, log) {
+        Ok(()) => format!("; the whole log is in {}", path.display()),
+        Err(_) => String::new(),
+    };
+    let shown = if start > 0 {
+        format!("last {VERIFIER_LOG_TAIL_LINES} of {} lines", lines.len())
+    } else {
+        format!("{} lines", lines.len())
+    };
+    eprintln!("--- verifier log ({shown}{saved}) ---");
     for line in &lines[start..] {
         eprintln!("{line}");
     }
@@ -193,14 +202,35 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         .iter()
         .map(|name| load::interface_index(name).map(|index| (name.as_str(), index)))
         .collect::<Result<Vec<_>, _>>()?;
-    if object
+    let _locks = interfaces
+        .iter()
+        .map(|(name, _)| attach::lock_interface(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let created = if object
         .maps
         .iter()
         .any(|map| load::pin_path(map, &args.pin_path).is_some())
+        || args.link
     {
-        load::prepare_pin_root(&args.pin_path)?;
+        load::prepare_pin_root(&args.pin_path)?
+    } else {
+        load::CreatedDirs::default()
+    };
+    let result = attach_prepared(args, object, entry, &interfaces, file);
+    if result.is_err() {
+        created.remove_if_empty();
     }
+    result
+}
 
+/// The attach flow once the interfaces are known and the pin directory exists.
+fn attach_prepared(
+    args: &Args,
+    object: &elf::Object,
+    entry: &elf::ProgramSpec,
+    interfaces: &[(&str, u32)],
+    file: &std::path::Path,
+) -> Result<(), LoadError> {
     println!("Dumping info for ELF file {}", file.display());
     let (btf, maps) = create_maps(args, object)?;
     println!("Maps:");
@@ -320,7 +350,7 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         pin_root: &args.pin_path,
         frags,
     };
-    let attached = match attach_all(&interfaces, &entry_fd, &entry.name, &options, &maps) {
+    let attached = match attach_all(interfaces, &entry_fd, &entry.name, &options, &maps) {
         Ok(attached) => attached,
         Err(error) => {
             load::unpin(&pinned);
@@ -495,6 +525,7 @@ fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
 /// `-detach`: takes the program off each interface and unpins what it used.
 fn detach(args: &Args) -> Result<(), LoadError> {
     for (name, ifindex) in interfaces_of(args)? {
+        let _lock = attach::lock_interface(&name)?;
         let Some(current) = attach::attached(&name, ifindex)? else {
             println!("Nothing attached to {name}");
             continue;
@@ -663,7 +694,15 @@ fn status(args: &Args) -> Result<(), LoadError> {
 /// directory, nothing attached. On failure, the pins made so far are removed.
 fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     load::check_linkable(object, &object.programs)?;
-    load::prepare_pin_root(&args.pin_path)?;
+    let created = load::prepare_pin_root(&args.pin_path)?;
+    let result = load_only_prepared(args, object);
+    if result.is_err() {
+        created.remove_if_empty();
+    }
+    result
+}
+
+fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     let (btf, maps) = create_maps(args, object)?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
