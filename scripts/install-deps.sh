@@ -13,6 +13,7 @@ packages=(
     iproute2 ethtool iputils-ping procps   # ip netns, ethtool -K, ping, sysctl (start.sh)
     libxdp1               # real-world XDP objects under /usr/lib/<triplet>/bpf
     jq                    # scripts read bpftool -j and ip -j
+    strace                # the statswatch tests count its bpf(2) calls
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -51,8 +51,8 @@ pub struct ChainNode {
     pub jumps: Vec<Option<u32>>,
 }
 
-/// The chain as lines `a -> [1] b -> [2] c`, one per path from `entry`, and the slots
-/// jumped to that no program fills: (program, slot).
+/// The chain as lines `a -> [1] b -> [2] c`, one per path from `entry` in slot order,
+/// and the slots jumped to that no program fills: (program, slot).
 pub fn describe(
     entry: &str,
     nodes: &[ChainNode],
@@ -60,48 +60,60 @@ pub fn describe(
 ) -> (Vec<String>, Vec<(String, u32)>) {
     let mut lines = Vec::new();
     let mut empty = Vec::new();
-    let mut stack = vec![(
+    walk(
+        entry,
         entry.to_string(),
-        entry.to_string(),
-        vec![entry.to_string()],
-    )];
-    while let Some((name, line, visited)) = stack.pop() {
-        let jumps: Vec<u32> = nodes
-            .iter()
-            .find(|node| node.name == name)
-            .map(|node| node.jumps.iter().flatten().copied().collect())
-            .unwrap_or_default();
-        let mut extended = false;
-        for slot in jumps.iter().rev() {
-            match filled.iter().find(|(filled_slot, _)| filled_slot == slot) {
-                Some((_, target)) if !visited.contains(target) => {
-                    let mut visited = visited.clone();
-                    visited.push(target.clone());
-                    stack.push((
-                        target.clone(),
-                        format!("{line} -> [{slot}] {target}"),
-                        visited,
-                    ));
-                    extended = true;
+        &mut vec![entry.to_string()],
+        nodes,
+        filled,
+        &mut lines,
+        &mut empty,
+    );
+    (lines, empty)
+}
+
+fn walk(
+    name: &str,
+    line: String,
+    visited: &mut Vec<String>,
+    nodes: &[ChainNode],
+    filled: &[(u32, String)],
+    lines: &mut Vec<String>,
+    empty: &mut Vec<(String, u32)>,
+) {
+    let jumps: Vec<u32> = nodes
+        .iter()
+        .find(|node| node.name == name)
+        .map(|node| node.jumps.iter().flatten().copied().collect())
+        .unwrap_or_default();
+    if jumps.is_empty() {
+        lines.push(line);
+        return;
+    }
+    for slot in jumps {
+        match filled.iter().find(|(filled_slot, _)| *filled_slot == slot) {
+            Some((_, target)) if !visited.contains(target) => {
+                visited.push(target.clone());
+                walk(
+                    target,
+                    format!("{line} -> [{slot}] {target}"),
+                    visited,
+                    nodes,
+                    filled,
+                    lines,
+                    empty,
+                );
+                visited.pop();
+            }
+            Some((_, target)) => lines.push(format!("{line} -> [{slot}] {target} (loop)")),
+            None => {
+                if !empty.contains(&(name.to_string(), slot)) {
+                    empty.push((name.to_string(), slot));
                 }
-                Some((_, target)) => {
-                    lines.push(format!("{line} -> [{slot}] {target} (loop)"));
-                    extended = true;
-                }
-                None => {
-                    if !empty.contains(&(name.clone(), *slot)) {
-                        empty.push((name.clone(), *slot));
-                    }
-                    lines.push(format!("{line} -> [{slot}] (empty)"));
-                    extended = true;
-                }
+                lines.push(format!("{line} -> [{slot}] (empty)"));
             }
         }
-        if !extended {
-            lines.push(line);
-        }
     }
-    (lines, empty)
 }
 
 #[cfg(test)]

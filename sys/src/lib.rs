@@ -3,6 +3,7 @@
 //! returns is an `OwnedFd` inside a typed wrapper.
 
 pub mod abi;
+pub mod batch;
 mod bpf;
 pub mod bpffs;
 pub mod btf;
@@ -16,6 +17,7 @@ pub mod obj;
 pub mod probe;
 pub mod process;
 pub mod prog;
+pub mod signal;
 
 pub use error::SysError;
 pub use map::{MapFd, MapInfo};
