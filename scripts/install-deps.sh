@@ -14,6 +14,7 @@ packages=(
     libxdp1               # real-world XDP objects under /usr/lib/<triplet>/bpf
     jq                    # scripts read bpftool -j and ip -j
     strace                # the statswatch tests count its bpf(2) calls
+    xdp-tools             # xdp-loader: the operations tests attach with another tool
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -172,6 +172,14 @@ pub enum Undo {
         link: LinkFd,
         old: ProgFd,
     },
+    /// `first` undone, then `old` attached again in `mode`: it had been detached to
+    /// switch the mode or to move to a BPF link.
+    Reattach {
+        first: Box<Undo>,
+        ifindex: u32,
+        mode: XdpMode,
+        old: ProgFd,
+    },
 }
 
 /// Options for `attach`.
@@ -282,9 +290,13 @@ pub fn attach(
         ));
     }
 
-    // Our program in another mode, or a switch to a link: the old one must go first.
+    // Our program in another mode, or a switch to a link: the old one must go first. It is
+    // held, so that a failure or a rollback can put it back.
+    let mut detached_first: Option<(XdpMode, ProgFd)> = None;
     if let Some(current) = &current {
         if current.mode != mode || options.link {
+            let old = sys::prog::prog_fd_by_id(current.prog_id)
+                .map_err(|error| link_error(interface, current.mode, error))?;
             say(format!(
                 "Detaching {} (id {}) from {interface} ({} mode) first: the kernel allows one mode at a time, and a link only on a free interface",
                 current.name,
@@ -293,9 +305,25 @@ pub fn attach(
             ));
             netlink::xdp_detach(ifindex, current.mode.flags())
                 .map_err(|error| attach_error(interface, current.mode, error))?;
+            detached_first = Some((current.mode, old));
         }
     }
-    let replacing = current.filter(|current| current.mode == mode && !options.link);
+    // After a failure: the program detached above goes back, and the user is told.
+    let put_back = |detached: Option<(XdpMode, ProgFd)>, say: &mut dyn FnMut(String)| {
+        if let (Some((old_mode, old)), Some(current)) = (detached, &current) {
+            if reattach_old(ifindex, old_mode, &old) {
+                say(format!(
+                    "Put {} (id {}) back on {interface} ({} mode)",
+                    current.name,
+                    current.prog_id,
+                    old_mode.describe()
+                ));
+            }
+        }
+    };
+    let replacing = current
+        .clone()
+        .filter(|current| current.mode == mode && !options.link);
 
     let attempt = |mode: XdpMode| -> Result<Undo, LoadError> {
         if options.link {
@@ -348,9 +376,18 @@ pub fn attach(
             say(format!(
                 "Native mode is not possible: {reason}; using generic (skb) mode"
             ));
-            (XdpMode::Skb, Some(reason), attempt(XdpMode::Skb)?)
+            match attempt(XdpMode::Skb) {
+                Ok(undo) => (XdpMode::Skb, Some(reason), undo),
+                Err(error) => {
+                    put_back(detached_first, say);
+                    return Err(error);
+                }
+            }
         }
-        (Err(error), _) => return Err(error),
+        (Err(error), _) => {
+            put_back(detached_first, say);
+            return Err(error);
+        }
     };
     if let Some(replaced) = &replacing {
         say(format!(
@@ -362,6 +399,15 @@ pub fn attach(
         Undo::RemoveLink { pin, .. } => Some(pin.clone()),
         _ => None,
     };
+    let undo = match detached_first {
+        Some((old_mode, old)) => Undo::Reattach {
+            first: Box::new(undo),
+            ifindex,
+            mode: old_mode,
+            old,
+        },
+        None => undo,
+    };
     Ok(AttachOutcome {
         mode,
         fallback,
@@ -369,6 +415,17 @@ pub fn attach(
         link_pin,
         undo,
     })
+}
+
+/// Attaches `old` again in `mode` (best effort: it runs on failure paths).
+fn reattach_old(ifindex: u32, mode: XdpMode, old: &ProgFd) -> bool {
+    netlink::xdp_attach(
+        ifindex,
+        old.as_fd(),
+        mode.flags() | XDP_FLAGS_UPDATE_IF_NOEXIST,
+        None,
+    )
+    .is_ok()
 }
 
 /// Puts an interface back as it was before `attach` (best effort: it runs on failure paths).
@@ -386,6 +443,15 @@ pub fn undo(undo: Undo) {
         }
         Undo::RestoreLink { link, old } => {
             let _ = sys::link::link_update(link.as_fd(), old.as_fd(), None);
+        }
+        Undo::Reattach {
+            first,
+            ifindex,
+            mode,
+            old,
+        } => {
+            self::undo(*first);
+            reattach_old(ifindex, mode, &old);
         }
     }
 }

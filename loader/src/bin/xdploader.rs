@@ -11,7 +11,7 @@ use loader::chain::{self, ChainNode};
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
 use loader::LoadError;
-use sys::abi::{BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH};
+use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
 
 /// The map the original project writes each attached interface into.
 const REDIRECT_MAP: &str = "if_redirect";
@@ -232,12 +232,16 @@ fn attach_prepared(
     file: &std::path::Path,
 ) -> Result<(), LoadError> {
     println!("Dumping info for ELF file {}", file.display());
-    let (btf, maps) = create_maps(args, object)?;
+    let (btf, mut maps) = create_maps(args, object)?;
+    let shared = share_running_chain_maps(&mut maps, &entry.name, interfaces);
     println!("Maps:");
-    for map in &maps {
+    for (index, map) in maps.iter().enumerate() {
         let reused = match (&map.pin, map.reused) {
             (Some(path), true) => format!(" (reused from {})", path.display()),
-            _ => String::new(),
+            _ => match shared.iter().find(|(shared, _)| *shared == index) {
+                Some((_, id)) => format!(" (shared with the running chain, id {id})"),
+                None => String::new(),
+            },
         };
         println!(
             "\t{}: {}, Fd {}{reused}",
@@ -297,6 +301,10 @@ fn attach_prepared(
         println!("Inserting program {name} into slot {slot} of {map}");
     }
 
+    // A reused prog array is live: if this run fails, its slots go back as they were.
+    let mut slot_guard = prog_array
+        .filter(|prog_array| prog_array.reused)
+        .map(SlotGuard::save);
     if let Some(prog_array) = prog_array {
         for (slot, name, fd) in &loaded_tail_calls {
             println!(
@@ -389,7 +397,144 @@ fn attach_prepared(
         })
         .collect();
     println!("To turn it off, use `{}`", off.join(" && "));
+    if let Some(guard) = slot_guard.as_mut() {
+        guard.keep();
+    }
     Ok(())
+}
+
+/// What a reused (live) prog array held before this run changed it; `Drop` puts it back
+/// unless the run succeeded (`keep`).
+struct SlotGuard<'a> {
+    prog_array: &'a LiveMap,
+    /// Every slot, with the program it held (kept open so it cannot go away).
+    slots: Vec<(u32, Option<sys::ProgFd>)>,
+    restore: bool,
+}
+
+impl<'a> SlotGuard<'a> {
+    fn save(prog_array: &'a LiveMap) -> SlotGuard<'a> {
+        let filled = attach::prog_array_slots(prog_array.fd.as_fd(), prog_array.spec.max_entries);
+        let slots = (0..prog_array.spec.max_entries)
+            .map(|slot| {
+                let program = filled
+                    .iter()
+                    .find(|(filled, _)| *filled == slot)
+                    .and_then(|(_, id)| sys::prog::prog_fd_by_id(*id).ok());
+                (slot, program)
+            })
+            .collect();
+        SlotGuard {
+            prog_array,
+            slots,
+            restore: true,
+        }
+    }
+
+    fn keep(&mut self) {
+        self.restore = false;
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if !self.restore {
+            return;
+        }
+        let map = self.prog_array.fd.as_fd();
+        for (slot, program) in &self.slots {
+            let key = slot.to_ne_bytes();
+            // Best effort: this runs on the way out of a failed run.
+            let _ = match program {
+                Some(fd) => {
+                    let value = (fd.as_raw_fd() as u32).to_ne_bytes();
+                    sys::map::map_update_elem(map, &key, &value, BPF_ANY)
+                }
+                None => sys::map::map_delete_elem(map, &key).map(drop),
+            };
+        }
+    }
+}
+
+/// A reload joins the chain that is running. Its prog array is pinned and reused, so the
+/// programs already in its slots (and the entry programs on the interfaces) stay wired to
+/// it until the new entry program replaces them; the maps those programs share without a
+/// pin (kern/xdp.c's `tail_call` scratch map) must be the same for the old and the new
+/// programs, or an old entry program tail-calling into a new program reads another map.
+/// Replaces each such map of `maps` with the running one when its name and shape match.
+/// Returns (index in `maps`, id of the running map) for each map shared.
+fn share_running_chain_maps(
+    maps: &mut [LiveMap],
+    entry: &str,
+    interfaces: &[(&str, u32)],
+) -> Vec<(usize, u32)> {
+    let mut programs: Vec<u32> = Vec::new();
+    for map in maps
+        .iter()
+        .filter(|map| map.reused && map.spec.map_type == BPF_MAP_TYPE_PROG_ARRAY)
+    {
+        programs.extend(
+            attach::prog_array_slots(map.fd.as_fd(), map.spec.max_entries)
+                .into_iter()
+                .map(|(_, id)| id),
+        );
+    }
+    if programs.is_empty() {
+        // No live chain: this load's programs only ever see each other's maps.
+        return Vec::new();
+    }
+    let cut: String = entry.chars().take(15).collect();
+    for (name, ifindex) in interfaces {
+        if let Ok(Some(current)) = attach::attached(name, *ifindex) {
+            if current.name == cut {
+                programs.push(current.prog_id);
+            }
+        }
+    }
+    let mut running: Vec<u32> = Vec::new();
+    for program in programs {
+        for id in attach::reachable_maps(program).0 {
+            if !running.contains(&id) {
+                running.push(id);
+            }
+        }
+    }
+    let mut running: Vec<(u32, sys::MapFd, sys::map::MapInfo)> = running
+        .into_iter()
+        .filter_map(|id| {
+            let fd = sys::map::map_fd_by_id(id).ok()?;
+            let info = sys::map::map_info(fd.as_fd()).ok()?;
+            Some((id, fd, info))
+        })
+        .collect();
+    let mut shared = Vec::new();
+    for (index, map) in maps.iter_mut().enumerate() {
+        let spec = &map.spec;
+        let shareable = !map.reused
+            && map.pin.is_none()
+            && spec.inner.is_none()
+            && spec.initial_slots.is_empty()
+            && spec.map_type != BPF_MAP_TYPE_PROG_ARRAY
+            && !matches!(spec.origin, elf::MapOrigin::GlobalData { .. });
+        if !shareable {
+            continue;
+        }
+        let found = running.iter().position(|(_, _, info)| {
+            info.name == map.kernel_name
+                && info.map_type == spec.map_type
+                && info.key_size == spec.key_size
+                && info.value_size == spec.value_size
+                && info.max_entries == spec.max_entries
+                && info.map_flags == spec.map_flags
+        });
+        if let Some(position) = found {
+            let (id, fd, _) = running.swap_remove(position);
+            // The map created for this load is closed (and freed) here.
+            map.fd = fd;
+            shared.push((index, id));
+        }
+    }
+    shared
 }
 
 /// Reads the tail-call slots each program's code jumps to, prints the chain, and warns
