@@ -246,6 +246,7 @@ pub fn attach(
                 id: current.prog_id,
                 mode: current.mode.describe(),
                 via_link: matches!(current.method, Method::Link { .. }),
+                detaching: None,
             });
         }
     }
@@ -456,15 +457,17 @@ pub fn undo(undo: Undo) {
     }
 }
 
-/// Removes the program from `interface`, however it was attached. Returns what was there.
+/// Removes the program from `interface`, however it was attached. Returns what was there
+/// and the link pins it removed.
 pub fn detach(
     interface: &str,
     ifindex: u32,
     pin_root: &Path,
-) -> Result<Option<Attached>, LoadError> {
+) -> Result<Option<(Attached, Vec<PathBuf>)>, LoadError> {
     let Some(current) = attached(interface, ifindex)? else {
         return Ok(None);
     };
+    let mut removed = Vec::new();
     match current.method {
         Method::Link { id } => {
             let link = sys::link::link_fd_by_id(id)
@@ -475,7 +478,9 @@ pub fn detach(
                 sys::obj::object_kind(fd) == sys::obj::ObjectKind::Link
                     && sys::link::link_info(fd).is_ok_and(|info| info.id == id)
             }) {
-                let _ = std::fs::remove_file(pin);
+                if std::fs::remove_file(&pin).is_ok() {
+                    removed.push(pin);
+                }
             }
         }
         Method::Netlink => {
@@ -483,7 +488,7 @@ pub fn detach(
                 .map_err(|error| attach_error(interface, current.mode, error))?;
         }
     }
-    Ok(Some(current))
+    Ok(Some((current, removed)))
 }
 
 /// The pins under `root` (and one level of sub-directories) whose object satisfies `matches`.

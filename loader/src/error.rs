@@ -102,6 +102,8 @@ pub enum LoadError {
         id: u32,
         mode: &'static str,
         via_link: bool,
+        /// The refusal came from `-detach` (with the entry name `-prog` gave).
+        detaching: Option<String>,
     },
     /// Another xdploader run holds the interface right now.
     Busy {
@@ -295,7 +297,11 @@ impl fmt::Display for LoadError {
                 if let Some(message) = &error.extack {
                     write!(f, " (the kernel says: {message})")?;
                 }
-                let explanation = crate::attach::explain_attach_errno(error.errno);
+                let explanation = if *mode == crate::load::XdpMode::Hw.describe() && error.errno == nix::errno::Errno::EINVAL {
+                    "offload needs a NIC and driver that can run XDP programs themselves (few can; veth cannot); use -mode drv or -mode skb"
+                } else {
+                    crate::attach::explain_attach_errno(error.errno)
+                };
                 if !explanation.is_empty() {
                     write!(f, "; {explanation}")?;
                 }
@@ -307,6 +313,7 @@ impl fmt::Display for LoadError {
                 id,
                 mode,
                 via_link,
+                detaching,
             } => {
                 let how = if *via_link { " through a BPF link" } else { "" };
                 let unload = if name == "xdp_dispatcher" {
@@ -314,10 +321,16 @@ impl fmt::Display for LoadError {
                 } else {
                     "the tool that loaded it".to_string()
                 };
-                write!(
-                    f,
-                    "{interface} already runs XDP program {name} (id {id}, {mode} mode{how}), which is not the program being loaded; remove it with {unload}, or pass -force to replace it"
-                )
+                match detaching {
+                    Some(ours) => write!(
+                        f,
+                        "{interface} runs XDP program {name} (id {id}, {mode} mode{how}), not {ours}; pass -prog {name} to detach it anyway, -force, or remove it with {unload}"
+                    ),
+                    None => write!(
+                        f,
+                        "{interface} already runs XDP program {name} (id {id}, {mode} mode{how}), which is not the program being loaded; remove it with {unload}, or pass -force to replace it"
+                    ),
+                }
             }
             LoadError::Busy { interface } => write!(
                 f,

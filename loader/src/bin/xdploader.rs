@@ -683,6 +683,7 @@ fn detach(args: &Args) -> Result<(), LoadError> {
                 id: current.prog_id,
                 mode: current.mode.describe(),
                 via_link: matches!(current.method, Method::Link { .. }),
+                detaching: Some(args.prog.clone()),
             });
         }
         // The maps it reaches, read while it is still attached (it may go right after).
@@ -692,7 +693,9 @@ fn detach(args: &Args) -> Result<(), LoadError> {
         } else {
             attach::map_pins(&args.pin_path, &map_ids)
         };
-        attach::detach(&name, ifindex, &args.pin_path)?;
+        let removed_links = attach::detach(&name, ifindex, &args.pin_path)?
+            .map(|(_, pins)| pins)
+            .unwrap_or_default();
         let how = match current.method {
             Method::Link { id } => format!("BPF link {id}"),
             Method::Netlink => "netlink".to_string(),
@@ -703,6 +706,9 @@ fn detach(args: &Args) -> Result<(), LoadError> {
             current.prog_id,
             current.mode.describe()
         );
+        for pin in removed_links {
+            println!("Removed pin {}", pin.display());
+        }
         for pin in pins {
             if std::fs::remove_file(&pin).is_ok() {
                 println!("Removed pin {}", pin.display());
