@@ -10,5 +10,6 @@ pub mod error;
 pub mod load;
 pub mod names;
 pub mod stats;
+pub mod timings;
 
 pub use error::{ExitKind, LoadError};

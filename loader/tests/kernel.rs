@@ -341,3 +341,56 @@ fn an_unknown_interface_fails_before_anything_is_created() {
     );
     assert!(!net.pin_dir.exists(), "no pin directory made");
 }
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn timings_report_every_phase_and_add_up() {
+    let net = TestNet::new();
+    let output = net.load(&["-timings"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("Timings (ms)"))
+        .skip(1)
+        .collect();
+    let phases: Vec<&str> = table
+        .iter()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    for phase in [
+        "parse", "BTF", "maps", "programs", "tail", "pin", "attach", "total",
+    ] {
+        assert!(
+            phases.contains(&phase),
+            "phase {phase} missing from:\n{stdout}"
+        );
+    }
+    // Columns: wall, inside bpf(2), our own work; the total row is the sum of the others.
+    let numbers = |line: &str| -> Vec<f64> {
+        line.split_whitespace()
+            .filter_map(|word| word.parse::<f64>().ok())
+            .take(3)
+            .collect()
+    };
+    let (total, rows) = table.split_last().expect("a total row");
+    let sum: f64 = rows.iter().map(|line| numbers(line)[0]).sum();
+    let total = numbers(total);
+    assert!(
+        (total[0] - sum).abs() < 0.01,
+        "total {} vs sum {sum}",
+        total[0]
+    );
+    assert!(
+        (total[0] - total[1] - total[2]).abs() < 0.01,
+        "wall = bpf(2) + our work"
+    );
+    assert!(
+        stdout.contains("(verifier "),
+        "the verifier's own time is reported:\n{stdout}"
+    );
+}

@@ -4,14 +4,37 @@
 //! `union bpf_attr`, passed with its own size: the kernel zero-extends shorter attrs.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Types that may be handed to `bpf(2)` as an attr: plain `#[repr(C)]` data, no padding the
 /// kernel would read as garbage (every field is initialised by `Default`).
 pub(crate) trait Attr: Default {}
 
+/// Nanoseconds spent inside `bpf(2)` by this process, and how many calls.
+static NANOS_IN_BPF: AtomicU64 = AtomicU64::new(0);
+static BPF_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Time spent inside `bpf(2)` so far and the number of calls: the kernel's share of a
+/// load, which `-timings` sets apart from the loader's own work.
+pub fn time_in_bpf() -> (Duration, u64) {
+    (
+        Duration::from_nanos(NANOS_IN_BPF.load(Ordering::Relaxed)),
+        BPF_CALLS.load(Ordering::Relaxed),
+    )
+}
+
 /// Calls `bpf(cmd, attr, sizeof(attr))`; returns the non-negative result.
 pub(crate) fn bpf<A: Attr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
+    let started = Instant::now();
+    let result = bpf_call(cmd, attr);
+    NANOS_IN_BPF.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    BPF_CALLS.fetch_add(1, Ordering::Relaxed);
+    result
+}
+
+fn bpf_call<A: Attr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
     let size = std::mem::size_of::<A>() as libc::c_uint;
     // SAFETY: `attr` is a live, exclusively borrowed #[repr(C)] struct of exactly `size`
     // bytes; the kernel reads at most `size` bytes and writes back only inside them.

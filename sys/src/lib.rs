@@ -19,6 +19,7 @@ pub mod process;
 pub mod prog;
 pub mod signal;
 
+pub use bpf::time_in_bpf;
 pub use error::SysError;
 pub use map::{MapFd, MapInfo};
 pub use prog::{ProgFd, ProgInfo, ProgLoadError};

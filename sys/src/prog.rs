@@ -1,6 +1,8 @@
 //! Programs: load (with the verifier log on failure), describe.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -91,11 +93,41 @@ const MAX_LOG_SIZE: usize = 256 * 1024 * 1024;
 const EAGAIN_RETRIES: usize = 5;
 /// `log_level` 1: the verifier's normal log.
 const LOG_LEVEL_VERIFIER: u32 = 1;
+/// `BPF_LOG_STATS`: only the verifier's statistics, including its time.
+const BPF_LOG_STATS: u32 = 4;
+/// Room for the statistics lines.
+const STATS_LOG_SIZE: usize = 4096;
+
+static VERIFIER_STATS: AtomicBool = AtomicBool::new(false);
+static VERIFIER_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Asks the verifier for its statistics on every load from now on (`-timings`), so
+/// its own time can be reported.
+pub fn collect_verifier_stats(on: bool) {
+    VERIFIER_STATS.store(on, Ordering::Relaxed);
+}
+
+/// The verifier's time over the loads made with statistics on, as it reports it.
+pub fn verifier_time() -> Duration {
+    Duration::from_micros(VERIFIER_MICROS.load(Ordering::Relaxed))
+}
+
+/// Adds the "verification time N usec" of a statistics log.
+fn record_verification_time(log: &str) {
+    let micros = log
+        .lines()
+        .filter_map(|line| line.strip_prefix("verification time "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter_map(|number| number.parse::<u64>().ok())
+        .sum::<u64>();
+    VERIFIER_MICROS.fetch_add(micros, Ordering::Relaxed);
+}
 
 fn load_once(
     spec: &ProgLoad<'_>,
     license: &[u8],
     log: Option<&mut Vec<u8>>,
+    log_level: u32,
 ) -> (Result<ProgFd, Errno>, u32) {
     let mut attr = ProgLoadAttr {
         prog_type: spec.prog_type,
@@ -122,7 +154,7 @@ fn load_once(
         }
     }
     if let Some(buffer) = log {
-        attr.log_level = LOG_LEVEL_VERIFIER;
+        attr.log_level = log_level;
         attr.log_size = buffer.len() as u32;
         attr.log_buf = ptr(buffer.as_mut_ptr());
     }
@@ -144,7 +176,17 @@ fn load_once(
 pub fn prog_load(spec: &ProgLoad<'_>) -> Result<ProgFd, ProgLoadError> {
     let mut license = spec.license.as_bytes().to_vec();
     license.push(0);
-    let (first, _) = load_once(spec, &license, None);
+    let first = if VERIFIER_STATS.load(Ordering::Relaxed) {
+        // Only the statistics: the verifier's own account of its time.
+        let mut buffer = vec![0u8; STATS_LOG_SIZE];
+        let (result, _) = load_once(spec, &license, Some(&mut buffer), BPF_LOG_STATS);
+        if result.is_ok() {
+            record_verification_time(&name_from_kernel(&buffer));
+        }
+        result
+    } else {
+        load_once(spec, &license, None, 0).0
+    };
     let first_errno = match first {
         Ok(fd) => return Ok(fd),
         Err(errno) => errno,
@@ -152,7 +194,8 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<ProgFd, ProgLoadError> {
     let mut size = INITIAL_LOG_SIZE;
     loop {
         let mut buffer = vec![0u8; size];
-        let (result, true_size) = load_once(spec, &license, Some(&mut buffer));
+        let (result, true_size) =
+            load_once(spec, &license, Some(&mut buffer), LOG_LEVEL_VERIFIER);
         match result {
             Ok(fd) => return Ok(fd),
             Err(Errno::ENOSPC) if size < MAX_LOG_SIZE => {

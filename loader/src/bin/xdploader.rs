@@ -10,11 +10,14 @@ use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
 use loader::chain::{self, ChainNode};
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
+use loader::timings;
 use loader::LoadError;
 use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
 
 /// The map the original project writes each attached interface into.
 const REDIRECT_MAP: &str = "if_redirect";
+/// The entry program when -prog is not given (kern/xdp.c's).
+const DEFAULT_PROG: &str = "xdp_skeleton";
 /// How much of a verifier log to show on the terminal; the end is where the error is.
 const VERIFIER_LOG_TAIL_LINES: usize = 40;
 
@@ -66,7 +69,7 @@ struct Args {
     #[arg(long = "load-only", conflicts_with = "interfaces")]
     load_only: bool,
     /// The entry program to attach; <prog>_<N> goes into slot N of the prog array.
-    #[arg(long = "prog", value_name = "NAME", default_value = "xdp_skeleton")]
+    #[arg(long = "prog", value_name = "NAME", default_value = DEFAULT_PROG)]
     prog: String,
     /// XDP attach mode.
     #[arg(long = "mode", value_enum, default_value = "skb")]
@@ -93,6 +96,9 @@ struct Args {
     /// Show what is attached: program, mode, method, tail-call slots, pinned maps.
     #[arg(long = "status", conflicts_with_all = ["dump", "load_only"])]
     status: bool,
+    /// Print how long each phase took, and how much of it was inside bpf(2).
+    #[arg(long = "timings")]
+    timings: bool,
     /// With -status: one JSON document.
     #[arg(long = "json", requires = "status")]
     json: bool,
@@ -105,7 +111,12 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(phases) = timings::finish() {
+                print!("{}", timings::report(&phases));
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("xdploader: {error}");
             if let (Some(log), LoadError::ProgLoad(refused)) = (error.verifier_log(), &error) {
@@ -148,6 +159,10 @@ fn run(args: &Args) -> Result<(), LoadError> {
     }
     if args.detach {
         return detach(args);
+    }
+    if args.timings {
+        timings::enable();
+        timings::phase("parse");
     }
     let file = object_file(args)?;
     let object = load::read_object(file)?;
@@ -263,6 +278,7 @@ fn attach_prepared(
     }
     println!();
 
+    timings::phase("programs");
     let tail_calls = load::tail_call_plan(object, entry)?;
     let mut loaded_tail_calls = Vec::new();
     let prog_array = match &tail_calls {
@@ -294,6 +310,7 @@ fn attach_prepared(
             ));
         }
     }
+    timings::phase("tail calls");
     let mut loaded: Vec<(&str, &sys::ProgFd)> = vec![(entry.name.as_str(), &entry_fd)];
     loaded.extend(loaded_tail_calls.iter().map(|(_, name, fd)| (*name, fd)));
     loaded.extend(static_slot_programs.iter().map(|(name, fd)| (*name, fd)));
@@ -339,6 +356,7 @@ fn attach_prepared(
         .collect();
     load::bind_unused_maps(&entry_fd, &maps, &used_maps);
 
+    timings::phase("pin");
     let pinned = load::pin_maps(&maps)?;
     for map in maps.iter().filter(|map| map.pin.is_some() && !map.reused) {
         if let Some(path) = &map.pin {
@@ -346,6 +364,7 @@ fn attach_prepared(
         }
     }
 
+    timings::phase("attach");
     println!("Attaching program {}", entry.name);
     let frags = matches!(
         entry.program_type,
@@ -844,6 +863,14 @@ fn status(args: &Args) -> Result<(), LoadError> {
 /// `-load-only`: every map and every program into the kernel, pinned under the pin
 /// directory, nothing attached. On failure, the pins made so far are removed.
 fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
+    // Any object can be verified without naming an entry program, but one named with
+    // -prog must exist (its tail calls are wired by its name).
+    if args.prog != DEFAULT_PROG && object.program(&args.prog).is_none() {
+        return Err(LoadError::NoSuchProgram {
+            name: args.prog.clone(),
+            available: object.programs.iter().map(|p| p.name.clone()).collect(),
+        });
+    }
     load::check_linkable(object, &object.programs)?;
     let created = load::prepare_pin_root(&args.pin_path)?;
     let result = load_only_prepared(args, object);
@@ -857,11 +884,13 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
     let (btf, maps) = create_maps(args, object)?;
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
+        timings::phase("programs");
         let mut programs = Vec::with_capacity(object.programs.len());
         for program in &object.programs {
             let fd = load::load_program(object, program, &maps, btf.as_ref())?;
             programs.push((program, fd));
         }
+        timings::phase("tail calls");
         let loaded: Vec<(&str, &sys::ProgFd)> = programs
             .iter()
             .map(|(program, fd)| (program.name.as_str(), fd))
@@ -889,6 +918,7 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
                 }
             }
         }
+        timings::phase("pin");
         for map in &maps {
             let path = match &map.pin {
                 Some(path) => path.clone(),
@@ -933,7 +963,9 @@ fn create_maps(
     args: &Args,
     object: &elf::Object,
 ) -> Result<(Option<sys::btf::BtfFd>, Vec<LiveMap>), LoadError> {
+    timings::phase("BTF");
     let btf = load_btf(object);
+    timings::phase("maps");
     let maps = load::create_maps(
         object,
         &load::object_name(args.file.as_deref().unwrap_or(std::path::Path::new(""))),
