@@ -9,6 +9,7 @@ pub mod dump;
 pub mod error;
 pub mod load;
 pub mod names;
+pub mod run;
 pub mod stats;
 pub mod timings;
 

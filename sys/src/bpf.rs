@@ -4,9 +4,9 @@
 //! `union bpf_attr`, passed with its own size: the kernel zero-extends shorter attrs.
 
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Types that may be handed to `bpf(2)` as an attr: plain `#[repr(C)]` data, no padding the
 /// kernel would read as garbage (every field is initialised by `Default`).

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod process;
 pub mod prog;
 pub mod signal;
+pub mod test_run;
 
 pub use bpf::time_in_bpf;
 pub use error::SysError;

@@ -1,9 +1,9 @@
 //! Programs: load (with the verifier log on failure), describe.
 
 use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 
@@ -194,8 +194,7 @@ pub fn prog_load(spec: &ProgLoad<'_>) -> Result<ProgFd, ProgLoadError> {
     let mut size = INITIAL_LOG_SIZE;
     loop {
         let mut buffer = vec![0u8; size];
-        let (result, true_size) =
-            load_once(spec, &license, Some(&mut buffer), LOG_LEVEL_VERIFIER);
+        let (result, true_size) = load_once(spec, &license, Some(&mut buffer), LOG_LEVEL_VERIFIER);
         match result {
             Ok(fd) => return Ok(fd),
             Err(Errno::ENOSPC) if size < MAX_LOG_SIZE => {

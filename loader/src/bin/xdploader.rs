@@ -10,6 +10,7 @@ use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
 use loader::chain::{self, ChainNode};
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
+use loader::run::{self as test_runs, RunError};
 use loader::timings;
 use loader::LoadError;
 use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
@@ -50,6 +51,7 @@ impl From<Mode> for ModeRequest {
 /// Go-style single-dash flags work too: `xdploader -file kern/xdp.elf -i veth1`.
 #[derive(Debug, Parser)]
 #[command(name = "xdploader", version)]
+#[command(group(clap::ArgGroup::new("json_report").args(["status", "run"]).multiple(true)))]
 struct Args {
     /// The eBPF ELF object (clang -target bpf).
     #[arg(long = "file", value_name = "OBJ", required_unless_present_any = ["detach", "status"])]
@@ -99,9 +101,34 @@ struct Args {
     /// Print how long each phase took, and how much of it was inside bpf(2).
     #[arg(long = "timings")]
     timings: bool,
-    /// With -status: one JSON document.
-    #[arg(long = "json", requires = "status")]
+    /// With -status or -run: one JSON document.
+    #[arg(long = "json", requires = "json_report")]
     json: bool,
+    /// Load the object as for an attach, attach nothing, and run each packet of -pcap
+    /// through PROG (BPF_PROG_TEST_RUN); <PROG>_<N> goes into slot N of the prog array.
+    #[arg(
+        long = "run",
+        value_name = "PROG",
+        requires = "pcap",
+        conflicts_with_all = ["interfaces", "dump", "load_only", "detach", "status", "prog"]
+    )]
+    run: Option<String>,
+    /// With -run: the packets, a pcap or pcapng capture of Ethernet frames.
+    #[arg(long = "pcap", value_name = "IN.pcap", requires = "run")]
+    pcap: Option<PathBuf>,
+    /// With -run: run each packet N times (the maps see every run) and show the
+    /// kernel's mean time per run.
+    #[arg(
+        long = "repeat",
+        value_name = "N",
+        requires = "run",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    repeat: Option<u32>,
+    /// With -run: write the packets the program passed or sent back (XDP_PASS, XDP_TX),
+    /// as it left them, to a pcap file.
+    #[arg(long = "out", value_name = "OUT.pcap", requires = "run")]
+    out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -110,6 +137,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if let Some(code) = dispatch_test_run(&args) {
+        return code;
+    }
     match run(&args) {
         Ok(()) => {
             if let Some(phases) = timings::finish() {
@@ -638,18 +668,31 @@ fn attach_all<'a>(
         let outcome = attach::attach(name, *ifindex, entry_fd, entry, options, &mut |line| {
             println!("{line}")
         });
+        let roll_back = |done: Vec<(&str, AttachOutcome)>| {
+            for (done_name, outcome) in done.into_iter().rev() {
+                println!("Rolling back {done_name}");
+                attach::undo(outcome.undo);
+            }
+        };
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
-                for (done_name, outcome) in done.into_iter().rev() {
-                    println!("Rolling back {done_name}");
-                    attach::undo(outcome.undo);
-                }
+                roll_back(done);
                 return Err(error);
             }
         };
         if let Some(devmap) = redirect {
-            match load::add_redirect(devmap, *ifindex)? {
+            // A failed insert (the interface went away meanwhile) fails the run: every
+            // interface, this one included, goes back as it was.
+            let entry = match load::add_redirect(devmap, *ifindex) {
+                Ok(entry) => entry,
+                Err(error) => {
+                    done.push((name, outcome));
+                    roll_back(done);
+                    return Err(error);
+                }
+            };
+            match entry {
                 RedirectEntry::Inserted => {
                     println!("Inserting ifIndex {ifindex} into {}", devmap.spec.name)
                 }
@@ -985,4 +1028,189 @@ fn load_btf(object: &elf::Object) -> Option<sys::btf::BtfFd> {
             None
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// -run: test runs over the packets of a capture (BPF_PROG_TEST_RUN).
+// ---------------------------------------------------------------------------
+
+/// `-run` and the flags that go with it: the exit code when any of them is given.
+/// (clap does not enforce `requires` when the required flag conflicts with another one
+/// given, so `-pcap` with `-load-only` would otherwise pass unnoticed.)
+fn dispatch_test_run(args: &Args) -> Option<ExitCode> {
+    if args.run.is_some() {
+        return Some(test_run_main(args));
+    }
+    let stray = [
+        ("-pcap", args.pcap.is_some()),
+        ("-repeat", args.repeat.is_some()),
+        ("-out", args.out.is_some()),
+        ("-json", args.json && !args.status),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given)?
+    .0;
+    eprintln!("xdploader: {stray} works only with -run PROG (or -json with -status); add -run or drop {stray}");
+    Some(ExitCode::from(loader::ExitKind::Usage as u8))
+}
+
+/// `-run PROG -pcap IN`: runs the packets and maps the outcome to an exit code.
+fn test_run_main(args: &Args) -> ExitCode {
+    match test_run(args) {
+        Ok(()) => {
+            if let Some(phases) = timings::finish() {
+                // With -json, stdout holds the JSON document alone.
+                if args.json {
+                    eprint!("{}", timings::report(&phases));
+                } else {
+                    print!("{}", timings::report(&phases));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("xdploader: {error}");
+            if let RunError::Load(load_error) = &error {
+                if let (Some(log), LoadError::ProgLoad(refused)) =
+                    (load_error.verifier_log(), load_error)
+                {
+                    print_verifier_log(&refused.name, log);
+                }
+            }
+            ExitCode::from(error.exit_kind() as u8)
+        }
+    }
+}
+
+fn test_run(args: &Args) -> Result<(), RunError> {
+    let (Some(program), Some(file), Some(pcap)) = (&args.run, &args.file, &args.pcap) else {
+        return Err(RunError::Load(LoadError::Usage(
+            "xdploader -run PROG needs -file OBJ and -pcap IN.pcap".into(),
+        )));
+    };
+    if args.timings {
+        timings::enable();
+        timings::phase("parse");
+    }
+    let object = load::read_object(file)?;
+    // The capture before the kernel: a bad file should not cost a verifier run.
+    let bytes = std::fs::read(pcap).map_err(|error| RunError::ReadCapture {
+        path: pcap.clone(),
+        error,
+    })?;
+    let capture = test_runs::read_capture(&bytes).map_err(|error| RunError::Capture {
+        path: pcap.clone(),
+        error,
+    })?;
+    drop(bytes);
+
+    let loaded =
+        test_runs::load_for_run(&object, &load::object_name(file), &args.pin_path, program)?;
+    let entry = object
+        .program(program)
+        .ok_or_else(|| RunError::NoSuchProgram {
+            name: program.clone(),
+            available: object.programs.iter().map(|p| p.name.clone()).collect(),
+        })?;
+    for note in &loaded.notes {
+        eprintln!("{note}");
+    }
+    let repeat = args.repeat.unwrap_or(1);
+    if !args.json {
+        println!("Loaded program {program} from {}", file.display());
+        for (map, slot, name) in &loaded.wiring {
+            println!("Inserted program {name} into slot {slot} of {map}");
+        }
+        for (map, path) in &loaded.pinned {
+            println!("Pinned map {map} at {}", path.display());
+        }
+        let runs = if repeat > 1 {
+            format!(", {repeat} runs each")
+        } else {
+            String::new()
+        };
+        println!(
+            "Running {} packets of {} ({}) through {program}{runs}",
+            capture.packets.len(),
+            pcap.display(),
+            capture.format.name()
+        );
+    }
+
+    timings::phase("test runs");
+    let mut notes = Vec::new();
+    let (results, context) =
+        test_runs::run_packets(&loaded.entry, entry, &capture, repeat, &mut notes)?;
+    for note in &notes {
+        eprintln!("{note}");
+    }
+    let summary = test_runs::summarize(&results);
+
+    let written = match &args.out {
+        Some(path) => {
+            let packets = test_runs::output_packets(&capture, &results);
+            let nanos = matches!(
+                capture.format,
+                test_runs::CaptureFormat::PcapNg | test_runs::CaptureFormat::Pcap { nanos: true }
+            );
+            write_out(path, &packets, nanos)?;
+            Some((path, packets.len()))
+        }
+        None => None,
+    };
+
+    let info = test_runs::RunInfo {
+        object: file.display().to_string(),
+        program: program.clone(),
+        capture: pcap.display().to_string(),
+        format: capture.format,
+        repeat,
+        context,
+    };
+    if args.json {
+        let mut report = test_runs::json_report(&info, &results, &summary);
+        if let Some((path, packets)) = written {
+            report["out"] = serde_json::json!({
+                "path": path.display().to_string(),
+                "packets": packets,
+            });
+        }
+        println!("{report}");
+        return Ok(());
+    }
+    let timed = args.repeat.is_some();
+    println!("{}", test_runs::text_header(timed));
+    for result in &results {
+        println!("{}", test_runs::text_row(result, timed));
+    }
+    for line in test_runs::text_summary(&info, &summary, timed) {
+        println!("{line}");
+    }
+    if let Some((path, packets)) = written {
+        println!(
+            "Wrote {packets} packets (XDP_PASS and XDP_TX, as the program left them) to {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes the `-out` capture.
+fn write_out(
+    path: &std::path::Path,
+    packets: &[test_runs::CapturedPacket],
+    nanos: bool,
+) -> Result<(), RunError> {
+    let write_error = |reason: String| RunError::WriteOut {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::create(path).map_err(|error| write_error(error.to_string()))?;
+    test_runs::write_pcap(std::io::BufWriter::new(file), packets, nanos).map_err(|error| {
+        let reason = match error {
+            pcap_file::PcapError::IoError(error) => error.to_string(),
+            other => other.to_string(),
+        };
+        write_error(reason)
+    })
 }
