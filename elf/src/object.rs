@@ -146,9 +146,18 @@ impl Object {
         for section in file.sections() {
             let header = section.elf_section_header();
             let name = section.name().map_err(elf_error)?.to_string();
+            let kind = classify(&name, header.sh_type(endian), header.sh_flags(endian));
+            // A section the loader uses must lie inside the file even when only its size
+            // matters (`.maps` sizes its DATASEC), or later errors would blame the wrong thing.
+            if kind != SectionKind::Other {
+                section.data().map_err(|error| ParseError::Section {
+                    section: name.clone(),
+                    reason: format!("its contents cannot be read: {error}"),
+                })?;
+            }
             sections.push(SectionInfo {
                 index: section.index().0,
-                kind: classify(&name, header.sh_type(endian), header.sh_flags(endian)),
+                kind,
                 size: section.size(),
                 name,
             });

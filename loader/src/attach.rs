@@ -608,11 +608,9 @@ pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|error| {
-            LoadError::Usage(format!(
-                "cannot open the lock file {}: {error}",
-                path.display()
-            ))
+        .map_err(|error| LoadError::LockFile {
+            path: path.clone(),
+            error,
         })?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map(|lock| InterfaceLock { _lock: lock })

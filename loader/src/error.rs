@@ -105,6 +105,11 @@ pub enum LoadError {
         /// The refusal came from `-detach` (with the entry name `-prog` gave).
         detaching: Option<String>,
     },
+    /// The per-interface lock file cannot be opened (as a user, usually: not root).
+    LockFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// Another xdploader run holds the interface right now.
     Busy {
         interface: String,
@@ -155,6 +160,7 @@ impl LoadError {
             | LoadError::Bpffs { .. }
             | LoadError::Interface { .. }
             | LoadError::NotOurs { .. }
+            | LoadError::LockFile { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
@@ -332,6 +338,20 @@ impl fmt::Display for LoadError {
                     ),
                 }
             }
+            LoadError::LockFile { path, error }
+                if error.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                write!(
+                    f,
+                    "cannot open the lock file {}: {error}; {NEED_ROOT}",
+                    path.display()
+                )
+            }
+            LoadError::LockFile { path, error } => write!(
+                f,
+                "cannot open the lock file {}: {error}; check that its directory exists and root can write to it",
+                path.display()
+            ),
             LoadError::Busy { interface } => write!(
                 f,
                 "another xdploader run is changing {interface} right now; wait for it to finish and run this again"
