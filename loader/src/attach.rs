@@ -2,6 +2,7 @@
 //! BPF links, rollback, detach.
 
 use std::os::fd::AsFd;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -590,8 +591,12 @@ pub struct InterfaceLock {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
-/// Where the per-interface locks live (tmpfs, cleared at boot).
-const LOCK_DIR: &str = "/run/lock";
+/// Where the per-interface locks live: tmpfs, cleared at boot, and root's alone, so no
+/// other user can hold a lock to make root's runs fail.
+const LOCK_DIR: &str = "/run/xdploader";
+
+/// `rwx------`: root only.
+const LOCK_DIR_MODE: u32 = 0o700;
 
 /// Locks `interface` for this run, or says who holds it.
 pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
@@ -603,6 +608,20 @@ pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
         "xdploader-{netns}-{}.lock",
         interface.replace('/', "_")
     ));
+    let directory_error = |error| LoadError::LockFile {
+        path: PathBuf::from(LOCK_DIR),
+        error,
+    };
+    match std::fs::DirBuilder::new()
+        .mode(LOCK_DIR_MODE)
+        .create(LOCK_DIR)
+    {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(directory_error(error)),
+    }
+    // The files stay (removing a lock file another run may be about to lock would let two
+    // runs hold "the" lock); there is one per interface and namespace, a few bytes each.
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -407,7 +407,7 @@ impl Snapshot {
     }
 }
 
-/// A TestNet whose per-interface lock files (xdploader leaves them under /run/lock) are
+/// A TestNet whose per-interface lock files (xdploader leaves them under /run/xdploader) are
 /// removed on `Drop`, before the namespaces go.
 struct FaultNet {
     net: TestNet,
@@ -466,7 +466,7 @@ impl FaultNet {
 impl Drop for FaultNet {
     fn drop(&mut self) {
         let prefix = format!("xdploader-{}-", self.netns_inode);
-        if let Ok(entries) = std::fs::read_dir("/run/lock") {
+        if let Ok(entries) = std::fs::read_dir("/run/xdploader") {
             for entry in entries.filter_map(Result::ok) {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with(&prefix) && name.ends_with(".lock") {
@@ -1073,10 +1073,11 @@ fn without_root_it_says_to_use_sudo() {
     }
     // After a run as root, the interface's lock file is root's: a user cannot even open it.
     let lock_file = format!(
-        "/run/lock/xdploader-{}-{}.lock",
+        "/run/xdploader/xdploader-{}-{}.lock",
         net.netns_inode, net.xdp_if
     );
     let _ = std::fs::remove_file(&lock_file);
+    std::fs::create_dir_all("/run/xdploader").expect("the lock directory");
     std::fs::write(&lock_file, b"").expect("a lock file as a root run leaves it");
     let mut all: Vec<&str> = nobody[1..].to_vec();
     all.extend_from_slice(&runs_attach_args(&object, &net.xdp_if, &pin_dir));

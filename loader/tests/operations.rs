@@ -26,7 +26,7 @@ const XDP_ATTACHED_SKB: u64 = 2;
 /// How long the kernel gets to free what was released, or to deliver what was sent.
 const SETTLE: Duration = Duration::from_secs(10);
 
-/// A TestNet, plus the per-interface lock files xdploader leaves under /run/lock for
+/// A TestNet, plus the per-interface lock files xdploader leaves under /run/xdploader for
 /// this test's namespace, removed on `Drop` (before the namespaces go).
 struct Ops {
     net: TestNet,
@@ -43,7 +43,7 @@ impl Deref for Ops {
 impl Drop for Ops {
     fn drop(&mut self) {
         let prefix = format!("xdploader-{}-", self.netns_inode);
-        if let Ok(entries) = std::fs::read_dir("/run/lock") {
+        if let Ok(entries) = std::fs::read_dir("/run/xdploader") {
             for entry in entries.filter_map(Result::ok) {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with(&prefix) && name.ends_with(".lock") {

@@ -915,6 +915,10 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         });
     }
     load::check_linkable(object, &object.programs)?;
+    // A tail-call slot beyond the prog array is known before any verifier run.
+    if let Some(entry) = object.program(&args.prog) {
+        load::tail_call_plan(object, entry)?;
+    }
     let created = load::prepare_pin_root(&args.pin_path)?;
     let result = load_only_prepared(args, object);
     if result.is_err() {
