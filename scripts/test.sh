@@ -56,6 +56,7 @@ cd "$XDP_REPO_ROOT"
 make -C kern all debug
 make -C elf/tests/fixtures
 make -C loader/tests/fixtures
+make -C kern/exercises
 
 harness_args=()
 case "$privilege" in
