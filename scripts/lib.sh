@@ -31,7 +31,7 @@ XDP_NS_VETH=veth2
 XDP_BPFFS=/sys/fs/bpf
 # The maps the loader pins under $XDP_BPFFS (stop.sh removes them).
 # shellcheck disable=SC2034
-XDP_PINS=(stats_map jmp_map if_redirect link_veth1)
+XDP_PINS=(stats_map jmp_map if_redirect link_veth1 proto_count)
 
 # die MESSAGE [EXIT_CODE]: one sentence to stderr, then exit (default 1).
 die() {

@@ -637,3 +637,51 @@ pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
             interface: interface.to_string(),
         })
 }
+
+/// `CAP_SYS_ADMIN` and `CAP_BPF` from include/uapi/linux/capability.h.
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_BPF: u32 = 39;
+
+/// Whether this process may load BPF at all (CAP_BPF, or CAP_SYS_ADMIN on kernels before
+/// 5.8), read from its effective capability set, so a user hears "run it as root" before
+/// anything else goes wrong.
+pub fn may_load_bpf() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return true;
+    };
+    let Some(effective) = status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    else {
+        return true;
+    };
+    effective & (1 << CAP_BPF) != 0 || effective & (1 << CAP_SYS_ADMIN) != 0
+}
+
+/// Refuses, before loading anything, to replace a program on any of `interfaces` that is
+/// not `entry` (unless forced).
+pub fn check_not_ours(
+    interfaces: &[(&str, u32)],
+    entry: &str,
+    force: bool,
+) -> Result<(), LoadError> {
+    if force {
+        return Ok(());
+    }
+    for (interface, ifindex) in interfaces {
+        if let Some(current) = attached(interface, *ifindex)? {
+            if !same_program_name(&current.name, entry) {
+                return Err(LoadError::NotOurs {
+                    interface: interface.to_string(),
+                    name: current.name.clone(),
+                    id: current.prog_id,
+                    mode: current.mode.describe(),
+                    via_link: matches!(current.method, Method::Link { .. }),
+                    detaching: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}

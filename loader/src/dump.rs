@@ -70,7 +70,11 @@ pub fn dump(object: &Object, path: &str) -> String {
         let origin = match map.origin {
             MapOrigin::BtfMaps => "BTF .maps".to_string(),
             MapOrigin::Legacy { def_size } => format!("legacy maps, {def_size}-byte definition"),
-            MapOrigin::GlobalData { kind } => format!("global data ({kind:?})"),
+            MapOrigin::GlobalData { kind } => match kind {
+                elf::DataKind::Data => "global data, writable".to_string(),
+                elf::DataKind::Rodata => "global data, read-only".to_string(),
+                elf::DataKind::Bss => "global data, zero-initialised".to_string(),
+            },
         };
         let pinning = match &map.pinning {
             Pinning::None => String::new(),

@@ -110,6 +110,8 @@ pub enum LoadError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// The process lacks the capabilities to load BPF.
+    NotPrivileged,
     /// Another xdploader run holds the interface right now.
     Busy {
         interface: String,
@@ -122,7 +124,7 @@ pub enum LoadError {
     },
 }
 
-const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CAP_SYS_ADMIN, attaching XDP needs CAP_NET_ADMIN";
+const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), attaching XDP needs CAP_NET_ADMIN";
 
 impl LoadError {
     pub fn exit_kind(&self) -> ExitKind {
@@ -161,6 +163,7 @@ impl LoadError {
             | LoadError::Interface { .. }
             | LoadError::NotOurs { .. }
             | LoadError::LockFile { .. }
+            | LoadError::NotPrivileged
             | LoadError::Busy { .. } => ExitKind::Environment,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
@@ -259,6 +262,11 @@ impl fmt::Display for LoadError {
             LoadError::ProgLoad(error) if error.errno == nix::errno::Errno::EPERM && error.log.is_empty() => {
                 write!(f, "the kernel refused to load program {}: {NEED_ROOT}", error.name)
             }
+            LoadError::ProgLoad(error) if error.errno == nix::errno::Errno::E2BIG => write!(
+                f,
+                "the kernel's verifier rejected program {}: it is too large or too complex to verify (E2BIG: over a million instructions explored, usually a loop the verifier must unroll); bound the loop more tightly or use bpf_loop; the verifier log follows",
+                error.name
+            ),
             LoadError::ProgLoad(error) => write!(
                 f,
                 "the kernel's verifier rejected program {}: {} ({:?}); the verifier log follows",
@@ -352,6 +360,7 @@ impl fmt::Display for LoadError {
                 "cannot open the lock file {}: {error}; check that its directory exists and root can write to it",
                 path.display()
             ),
+            LoadError::NotPrivileged => write!(f, "this needs the kernel's BPF privileges; {NEED_ROOT}"),
             LoadError::Busy { interface } => write!(
                 f,
                 "another xdploader run is changing {interface} right now; wait for it to finish and run this again"

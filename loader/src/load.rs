@@ -274,6 +274,28 @@ fn initialise_global_data(spec: &MapSpec, fd: &MapFd, kernel_name: &str) -> Resu
     Ok(())
 }
 
+/// Map types whose values are kernel objects (fds, sockets, devices): the kernel refuses
+/// BTF key/value types for them, and a refused create costs a `synchronize_rcu()`
+/// (tens of milliseconds). libbpf leaves BTF off for the same list.
+fn map_type_takes_btf(map_type: u32) -> bool {
+    !matches!(
+        map_type,
+        BPF_MAP_TYPE_PERF_EVENT_ARRAY
+            | BPF_MAP_TYPE_CGROUP_ARRAY
+            | BPF_MAP_TYPE_STACK_TRACE
+            | BPF_MAP_TYPE_ARRAY_OF_MAPS
+            | BPF_MAP_TYPE_HASH_OF_MAPS
+            | BPF_MAP_TYPE_DEVMAP
+            | BPF_MAP_TYPE_DEVMAP_HASH
+            | BPF_MAP_TYPE_CPUMAP
+            | BPF_MAP_TYPE_XSKMAP
+            | BPF_MAP_TYPE_SOCKMAP
+            | BPF_MAP_TYPE_SOCKHASH
+            | BPF_MAP_TYPE_QUEUE
+            | BPF_MAP_TYPE_STACK
+    )
+}
+
 /// Creates every map of the object, or reuses its pin when one exists and matches.
 /// With `btf_fd`, maps that name BTF types get them (so bpftool prints field names).
 pub fn create_maps(
@@ -298,14 +320,16 @@ pub fn create_maps(
                 continue;
             }
         }
-        let btf = btf_fd.and_then(|btf_fd| {
-            spec.btf_value_type_id
-                .map(|value_type_id| sys::map::MapBtf {
-                    btf_fd,
-                    key_type_id: spec.btf_key_type_id.unwrap_or(0),
-                    value_type_id,
-                })
-        });
+        let btf = btf_fd
+            .filter(|_| map_type_takes_btf(spec.map_type))
+            .and_then(|btf_fd| {
+                spec.btf_value_type_id
+                    .map(|value_type_id| sys::map::MapBtf {
+                        btf_fd,
+                        key_type_id: spec.btf_key_type_id.unwrap_or(0),
+                        value_type_id,
+                    })
+            });
         // A map of maps is created with a template of the maps it will hold.
         let inner_template = match &spec.inner {
             Some(inner) => Some(

@@ -184,6 +184,10 @@ fn print_verifier_log(program: &str, log: &str) {
 }
 
 fn run(args: &Args) -> Result<(), LoadError> {
+    // Everything but -dump talks to the kernel's BPF side.
+    if !args.dump && !attach::may_load_bpf() {
+        return Err(LoadError::NotPrivileged);
+    }
     if args.status {
         return status(args);
     }
@@ -251,6 +255,7 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
         .iter()
         .map(|(name, _)| attach::lock_interface(name))
         .collect::<Result<Vec<_>, _>>()?;
+    attach::check_not_ours(&interfaces, &entry.name, args.force)?;
     let created = if object
         .maps
         .iter()
