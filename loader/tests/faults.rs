@@ -1084,11 +1084,9 @@ fn without_root_it_says_to_use_sudo() {
     let output = net.in_xdp_ns(nobody[0], &all);
     let what = "attach as nobody, root's lock file";
     let line = assert_fails(&output, ExitKind::Environment, what);
-    assert_mentions(
-        &line,
-        &[&lock_file, "Permission denied", "run it as root (sudo)"],
-        what,
-    );
+    // The privilege check comes first: the user hears "root", not about the lock file.
+    assert_mentions(&line, &["run it as root (sudo)", "CAP_BPF"], what);
+    assert!(!line.contains(&lock_file), "{what}: {line}");
     assert!(
         !pins.path.exists() && !net.pin_dir.exists(),
         "no pin directory left"
