@@ -15,6 +15,7 @@ packages=(
     jq                    # scripts read bpftool -j and ip -j
     strace                # the statswatch tests count its bpf(2) calls
     xdp-tools             # xdp-loader: the operations tests attach with another tool
+    ruby                  # ruby -c Vagrantfile (loader/tests/transcripts.rs)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,1021 @@
+//! The console transcripts in README.md and docs/*.md, checked against the real binaries
+//! (issue 8, "Checked, not hoped").
+//!
+//! A transcript is checked when the line right above its ```console block is
+//! `<!-- transcript: NAME -->` and NAME is in `CASES` below. Each case runs the commands
+//! of its block (with the test's own interface and pin directory where the doc says
+//! veth1 and /sys/fs/bpf), then both the doc's text and the real output are normalised
+//! with the same masks (ids, fds, ifindexes, pids, timings: whatever differs on every
+//! run) and compared line by line. A doc line `...` or `[...]` matches any run of lines.
+//!
+//! Cases that need no privilege run in a plain `cargo test`; the others are ignored
+//! unless asked for (`scripts/test.sh`, as root).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{repo_root, require_root, statswatch, xdp_object, xdploader, TestNet};
+
+/// What a case needs to run.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Needs {
+    Nothing,
+    Root,
+}
+
+/// One marked transcript: where it is, what it needs, and how to produce it.
+struct Case {
+    name: &'static str,
+    /// The file (relative to the repository root) that holds the block.
+    doc: &'static str,
+    needs: Needs,
+    /// Compare the doc block only from its first line that starts with this (a block
+    /// whose beginning the test cannot reproduce, such as start.sh's network setup).
+    from: Option<&'static str>,
+    /// Doc commands (`$ ...` lines, exactly) left out of the comparison, with their
+    /// output and a directly following `$ echo $?`: they show machine-wide state.
+    skip: &'static [&'static str],
+    /// Mask the numbers of `N packets / N bytes` (counters of traffic the doc made by hand).
+    mask_counters: bool,
+    run: fn(&mut Session),
+}
+
+/// The transcript being produced: `$ command` lines (as the doc writes them) and the
+/// real output, plus the substitutions that map the test's names to the doc's.
+struct Session {
+    text: String,
+    last_status: i32,
+    /// (real, doc): applied to the real output before masking, longest first.
+    names: Vec<(String, String)>,
+}
+
+impl Session {
+    fn new() -> Session {
+        Session {
+            text: String::new(),
+            last_status: 0,
+            names: Vec::new(),
+        }
+    }
+
+    fn name(&mut self, real: impl Into<String>, doc: impl Into<String>) {
+        self.names.push((real.into(), doc.into()));
+    }
+
+    /// Runs `argv` from the repository root and records `shown` and its output
+    /// (stdout, then stderr).
+    fn cmd(&mut self, shown: &str, argv: &[&str]) {
+        let output = Command::new(argv[0])
+            .args(&argv[1..])
+            .current_dir(repo_root())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
+        self.text.push_str(shown);
+        self.text.push('\n');
+        self.text.push_str(&String::from_utf8_lossy(&output.stdout));
+        self.text.push_str(&String::from_utf8_lossy(&output.stderr));
+        if !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.last_status = output.status.code().unwrap_or(-1);
+    }
+
+    /// Runs `argv` inside the TestNet's XDP namespace.
+    fn cmd_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
+        let netns = format!("--net=/run/netns/{}", net.xdp_ns);
+        let mut all = vec!["nsenter", netns.as_str()];
+        all.extend_from_slice(argv);
+        self.cmd(shown, &all);
+    }
+
+    /// Runs `argv` without recording it (setup the doc does not show, or shows elsewhere).
+    fn quietly(&self, argv: &[&str]) {
+        let output = Command::new(argv[0])
+            .args(&argv[1..])
+            .current_dir(repo_root())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
+        assert!(
+            output.status.success(),
+            "{} failed: {}{}",
+            argv.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn echo_status(&mut self) {
+        self.text
+            .push_str(&format!("$ echo $?\n{}\n", self.last_status));
+    }
+
+    /// Records a line the doc shows without running anything for it (start.sh's trace
+    /// of the command it runs).
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    /// The names of a TestNet mapped to the doc's: veth1/veth2 and /sys/fs/bpf.
+    fn net_names(&mut self, net: &TestNet) {
+        self.name(net.xdp_if.clone(), "veth1");
+        self.name(net.sender_if.clone(), "veth2");
+        self.name(net.pin_dir.display().to_string(), "/sys/fs/bpf");
+    }
+
+    fn real_text(&self) -> String {
+        let mut names = self.names.clone();
+        names.sort_by_key(|(real, _)| std::cmp::Reverse(real.len()));
+        let mut text = self.text.clone();
+        for (real, doc) in names {
+            text = text.replace(&real, &doc);
+        }
+        text
+    }
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The TestNet's own version of `xdploader -file kern/xdp.elf -i veth1 ARGS`.
+fn load_args<'a>(net: &'a TestNet, pin_dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut argv = vec![
+        xdploader(),
+        "-file",
+        "kern/xdp.elf",
+        "-i",
+        &net.xdp_if,
+        "-pin-path",
+        pin_dir,
+    ];
+    argv.extend_from_slice(extra);
+    argv
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "dump",
+        doc: "docs/walkthrough.md",
+        needs: Needs::Nothing,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            s.cmd(
+                "$ xdploader -file kern/xdp.elf -dump",
+                &[xdploader(), "-file", "kern/xdp.elf", "-dump"],
+            )
+        },
+    },
+    Case {
+        name: "object-missing",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            s.cmd(
+                "$ xdploader -file kern/nope.elf -i veth1",
+                &[xdploader(), "-file", "kern/nope.elf", "-i", "veth1"],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "object-not-elf",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            s.cmd(
+                "$ xdploader -file /etc/passwd -i veth1",
+                &[xdploader(), "-file", "/etc/passwd", "-i", "veth1"],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "object-no-such-prog",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            s.cmd(
+                "$ xdploader -file kern/xdp.elf -i veth1 -prog nope",
+                &[
+                    xdploader(),
+                    "-file",
+                    "kern/xdp.elf",
+                    "-i",
+                    "veth1",
+                    "-prog",
+                    "nope",
+                ],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "object-unsupported",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            for feature in ["ksym", "core", "kconfig"] {
+                let file = format!("loader/tests/fixtures/unsupported_{feature}.elf");
+                s.cmd(
+                    &format!("$ xdploader -file {file} -load-only"),
+                    &[xdploader(), "-file", &file, "-load-only"],
+                );
+            }
+            let xdpdump = "/usr/lib/x86_64-linux-gnu/bpf/xdpdump_bpf.o";
+            assert!(
+                Path::new(xdpdump).exists(),
+                "{xdpdump} is missing: install libxdp1 (scripts/install-deps.sh)"
+            );
+            s.cmd(
+                &format!("$ xdploader -file {xdpdump} -load-only"),
+                &[xdploader(), "-file", xdpdump, "-load-only"],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "no-such-interface",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            s.cmd(
+                "$ xdploader -file kern/xdp.elf -i veth9",
+                &[xdploader(), "-file", "kern/xdp.elf", "-i", "veth9"],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "not-root",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        // statswatch's refusal needs the demo's pin at /sys/fs/bpf/stats_map.
+        skip: &[
+            "$ setpriv --reuid=nobody --regid=nogroup --clear-groups target/release/statswatch",
+        ],
+        mask_counters: false,
+        run: |s| {
+            let nobody = [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+            ];
+            let shown =
+                "$ setpriv --reuid=nobody --regid=nogroup --clear-groups target/release/xdploader";
+            for args in [
+                &["-file", "kern/xdp.elf", "-i", "lo"][..],
+                &["-file", "kern/xdp.elf", "-load-only"][..],
+            ] {
+                let mut argv = nobody.to_vec();
+                argv.push(xdploader());
+                argv.extend_from_slice(args);
+                s.cmd(&format!("{shown} {}", args.join(" ")), &argv);
+                s.echo_status();
+            }
+        },
+    },
+    Case {
+        name: "bpffs-pin-path",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let dir = std::env::temp_dir().join(format!("xdpt-pins-{}", std::process::id()));
+            let dir = path_str(&dir).to_string();
+            let _ = std::fs::remove_dir_all(&dir);
+            s.name(dir.clone(), "/tmp/pins");
+            s.cmd("$ mkdir /tmp/pins", &["mkdir", &dir]);
+            s.cmd(
+                "$ sudo xdploader -file kern/xdp.elf -load-only -pin-path /tmp/pins",
+                &[
+                    xdploader(),
+                    "-file",
+                    "kern/xdp.elf",
+                    "-load-only",
+                    "-pin-path",
+                    &dir,
+                ],
+            );
+            s.echo_status();
+            s.cmd("$ rmdir /tmp/pins", &["rmdir", &dir]);
+            let dotted = format!("/sys/fs/bpf/xdpt-{}.pins", std::process::id());
+            s.name(dotted.clone(), "/sys/fs/bpf/my.pins");
+            s.cmd(
+                "$ sudo xdploader -file kern/xdp.elf -load-only -pin-path /sys/fs/bpf/my.pins",
+                &[
+                    xdploader(),
+                    "-file",
+                    "kern/xdp.elf",
+                    "-load-only",
+                    "-pin-path",
+                    &dotted,
+                ],
+            );
+            let _ = std::fs::remove_dir_all(&dotted);
+        },
+    },
+    Case {
+        name: "pin-of-another-shape",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            std::fs::create_dir_all(&net.pin_dir).expect("create the pin dir");
+            let pin = path_str(&net.pin("stats_map")).to_string();
+            s.cmd(
+                "$ sudo bpftool map create /sys/fs/bpf/stats_map type percpu_array key 4 value 8 entries 5 name stats_map",
+                &[
+                    "bpftool", "map", "create", &pin, "type", "percpu_array", "key", "4",
+                    "value", "8", "entries", "5", "name", "stats_map",
+                ],
+            );
+            let argv = load_args(&net, &pin_dir, &[]);
+            s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "statswatch-errors",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let dir = support::PinDir::new("statswatch");
+            std::fs::create_dir_all(&dir.path).expect("create the pin dir");
+            s.name(dir.as_str().to_string(), "/sys/fs/bpf");
+            let nothing = dir.join("nothing");
+            s.cmd(
+                "$ sudo statswatch -file /sys/fs/bpf/nothing",
+                &[statswatch(), "-file", path_str(&nothing)],
+            );
+            s.echo_status();
+            let hx = path_str(&dir.join("hx")).to_string();
+            s.cmd(
+                "$ sudo bpftool map create /sys/fs/bpf/hx type hash key 4 value 16 entries 4 name hx",
+                &[
+                    "bpftool", "map", "create", &hx, "type", "hash", "key", "4", "value", "16",
+                    "entries", "4", "name", "hx",
+                ],
+            );
+            s.cmd(
+                "$ sudo statswatch -file /sys/fs/bpf/hx",
+                &[statswatch(), "-file", &hx],
+            );
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "start-load",
+        doc: "README.md",
+        needs: Needs::Root,
+        from: Some("+ /home/you/xdp-skeleton/target/release/xdploader"),
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            s.name(path_str(&repo_root()).to_string(), "/home/you/xdp-skeleton");
+            s.line("+ /home/you/xdp-skeleton/target/release/xdploader -file /home/you/xdp-skeleton/kern/xdp.elf -i veth1");
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            let object = xdp_object();
+            let argv = [
+                xdploader(),
+                "-file",
+                path_str(&object),
+                "-i",
+                &net.xdp_if,
+                "-pin-path",
+                &pin_dir,
+            ];
+            let netns = format!("--net=/run/netns/{}", net.xdp_ns);
+            let mut all = vec!["nsenter", netns.as_str()];
+            all.extend_from_slice(&argv);
+            // The trace line above stands for the command: record only the output.
+            let before = s.text.len();
+            s.cmd("", &all);
+            s.text.replace_range(before..before + 1, "");
+        },
+    },
+    Case {
+        name: "statswatch-demo",
+        doc: "README.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: true,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            net.load_ok();
+            net.send_udp(11, 45);
+            let pin = path_str(&net.pin("stats_map")).to_string();
+            s.cmd(
+                "$ sudo target/release/statswatch -file /sys/fs/bpf/stats_map",
+                &[statswatch(), "-file", &pin],
+            );
+        },
+    },
+    Case {
+        name: "status-link",
+        doc: "docs/operations.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            s.quietly_owned(&with_netns(
+                &net,
+                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
+            ));
+            s.cmd_in(
+                &net,
+                "$ sudo xdploader -status -i veth1",
+                &[
+                    xdploader(),
+                    "-status",
+                    "-i",
+                    &net.xdp_if,
+                    "-pin-path",
+                    &pin_dir,
+                ],
+            );
+        },
+    },
+    Case {
+        name: "status-json-detached",
+        doc: "docs/operations.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            s.cmd_in(
+                &net,
+                "$ sudo xdploader -status -i veth1 -json",
+                &[
+                    xdploader(),
+                    "-status",
+                    "-i",
+                    &net.xdp_if,
+                    "-json",
+                    "-pin-path",
+                    &pin_dir,
+                ],
+            );
+        },
+    },
+    Case {
+        name: "detach-link",
+        doc: "docs/operations.md",
+        needs: Needs::Root,
+        from: None,
+        // Machine-wide state: other pins and links of the machine.
+        skip: &["$ sudo ls /sys/fs/bpf", "$ sudo bpftool link show"],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            s.quietly_owned(&with_netns(
+                &net,
+                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
+            ));
+            for _ in 0..2 {
+                s.cmd_in(
+                    &net,
+                    "$ sudo xdploader -detach -i veth1",
+                    &[
+                        xdploader(),
+                        "-detach",
+                        "-i",
+                        &net.xdp_if,
+                        "-pin-path",
+                        &pin_dir,
+                    ],
+                );
+            }
+            s.echo_status();
+        },
+    },
+    Case {
+        name: "detach-keep-maps",
+        doc: "docs/operations.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &["$ sudo ls /sys/fs/bpf"],
+        mask_counters: false,
+        run: |s| {
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            s.quietly_owned(&with_netns(
+                &net,
+                &load_args(&net, &pin_dir, &["-mode", "drv"]),
+            ));
+            s.cmd_in(
+                &net,
+                "$ sudo xdploader -detach -i veth1 -keep-maps",
+                &[
+                    xdploader(),
+                    "-detach",
+                    "-i",
+                    &net.xdp_if,
+                    "-keep-maps",
+                    "-pin-path",
+                    &pin_dir,
+                ],
+            );
+        },
+    },
+];
+
+fn with_netns(net: &TestNet, argv: &[&str]) -> Vec<String> {
+    let mut all = vec![
+        "nsenter".to_string(),
+        format!("--net=/run/netns/{}", net.xdp_ns),
+    ];
+    all.extend(argv.iter().map(|arg| arg.to_string()));
+    all
+}
+
+impl Session {
+    fn quietly_owned(&self, argv: &[String]) {
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.quietly(&argv);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Finding the marked blocks.
+// ---------------------------------------------------------------------------
+
+struct Block {
+    doc: String,
+    /// 1-based line number of the marker.
+    line: usize,
+    name: String,
+    text: String,
+}
+
+const DOCS: &[&str] = &[
+    "README.md",
+    "docs/architecture.md",
+    "docs/benchmarks.md",
+    "docs/exercises.md",
+    "docs/fuzzing.md",
+    "docs/how-it-works.md",
+    "docs/operations.md",
+    "docs/real-world-objects.md",
+    "docs/troubleshooting.md",
+    "docs/walkthrough.md",
+];
+
+fn doc_files() -> Vec<String> {
+    let mut files: Vec<String> = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo_root().join("docs"))
+        .expect("read docs/")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+fn marked_blocks() -> Vec<Block> {
+    let mut blocks = Vec::new();
+    for doc in doc_files() {
+        let text = std::fs::read_to_string(repo_root().join(&doc)).expect("read doc");
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            let Some(name) = line
+                .trim()
+                .strip_prefix("<!-- transcript:")
+                .and_then(|rest| rest.strip_suffix("-->"))
+            else {
+                continue;
+            };
+            assert_eq!(
+                lines.get(index + 1).map(|next| next.trim()),
+                Some("```console"),
+                "{doc}:{}: a transcript marker must be right above a ```console block",
+                index + 1
+            );
+            let body: Vec<&str> = lines[index + 2..]
+                .iter()
+                .take_while(|body| body.trim() != "```")
+                .copied()
+                .collect();
+            blocks.push(Block {
+                doc: doc.clone(),
+                line: index + 1,
+                name: name.trim().to_string(),
+                text: body.join("\n") + "\n",
+            });
+        }
+    }
+    blocks
+}
+
+fn case(name: &str) -> &'static Case {
+    CASES
+        .iter()
+        .find(|case| case.name == name)
+        .unwrap_or_else(|| panic!("no transcript case called {name}"))
+}
+
+fn block(name: &str) -> Block {
+    let mut found: Vec<Block> = marked_blocks()
+        .into_iter()
+        .filter(|block| block.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "transcript {name} must be marked exactly once (<!-- transcript: {name} --> above a ```console block)"
+    );
+    found.remove(0)
+}
+
+// ---------------------------------------------------------------------------
+// Normalising.
+// ---------------------------------------------------------------------------
+
+/// Words after which a number differs on every run.
+const VOLATILE_AFTER: &[&str] = &[
+    "id ",
+    "Fd ",
+    "fd ",
+    "ifindex ",
+    "ifIndex ",
+    "link ",
+    "id:",
+    "@if",
+    "\"id\":",
+    "\"link_id\":",
+    "\"ifindex\":",
+    "xdploader-",
+];
+
+fn mask_line(line: &str, mask_counters: bool) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let starts_number = c.is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_'));
+        if !starts_number {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && chars[j].is_ascii_digit() {
+            j += 1;
+        }
+        // A decimal fraction belongs to the number.
+        let mut k = j;
+        if k + 1 < chars.len() && chars[k] == '.' && chars[k + 1].is_ascii_digit() {
+            k += 1;
+            while k < chars.len() && chars[k].is_ascii_digit() {
+                k += 1;
+            }
+        }
+        let prefix: String = chars[..i].iter().collect();
+        let suffix: String = chars[k..].iter().collect();
+        let volatile = VOLATILE_AFTER.iter().any(|word| prefix.ends_with(word))
+            // "24: veth1@if23", "138: percpu_array": ids and ifindexes at the start of a line.
+            || (prefix.trim().is_empty() && suffix.starts_with(": "))
+            // /tmp/xdploader-verifier-NAME-PID.log
+            || (prefix.ends_with('-') && suffix.starts_with(".log"))
+            // Timings.
+            || suffix.starts_with(" ns")
+            || suffix.starts_with(" ms")
+            || suffix.starts_with("ms")
+            || (mask_counters && (suffix.starts_with(" packets") || suffix.starts_with(" bytes")));
+        if volatile {
+            out.push('N');
+        } else {
+            out.extend(&chars[i..k]);
+        }
+        i = k;
+    }
+    out
+}
+
+/// -run's table: the last column (ns per run) is a timing.
+fn mask_run_table(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() == 5
+        && words[0].parse::<u32>().is_ok()
+        && words[3].starts_with("XDP_")
+        && words[4].parse::<u64>().is_ok()
+    {
+        let cut = line.trim_end().len() - words[4].len();
+        return format!("{}N", &line[..cut]);
+    }
+    line.to_string()
+}
+
+fn normalise(text: &str, case: &Case) -> Vec<String> {
+    text.lines()
+        .map(|line| mask_run_table(&mask_line(line.trim_end(), case.mask_counters)))
+        .collect()
+}
+
+/// Drops the groups (a `$` line and its output) the case skips, and what precedes
+/// `case.from`.
+fn select(lines: Vec<String>, case: &Case, from_doc: bool) -> Vec<String> {
+    let mut lines = lines;
+    if let (Some(from), true) = (case.from, from_doc) {
+        let start = lines
+            .iter()
+            .position(|line| line.starts_with(from))
+            .unwrap_or_else(|| panic!("transcript {}: no line starts with {from}", case.name));
+        lines.drain(..start);
+    }
+    let mut kept = Vec::new();
+    let mut skipping = false;
+    let mut skipped_last = false;
+    for line in lines {
+        if line.starts_with("$ ") {
+            if case.skip.contains(&line.as_str()) {
+                skipping = true;
+                skipped_last = true;
+                continue;
+            }
+            skipping = skipped_last && line == "$ echo $?";
+            skipped_last = false;
+            if skipping {
+                continue;
+            }
+        }
+        if !skipping {
+            kept.push(line);
+        }
+    }
+    kept
+}
+
+// ---------------------------------------------------------------------------
+// Comparing.
+// ---------------------------------------------------------------------------
+
+fn is_elision(line: &str) -> bool {
+    matches!(line.trim(), "..." | "[...]")
+}
+
+/// Does `doc` (with `...` lines matching any run of lines) match `real`?
+fn matches(doc: &[String], real: &[String]) -> bool {
+    // memo[i][j]: doc[i..] matches real[j..].
+    let mut memo = vec![vec![false; real.len() + 1]; doc.len() + 1];
+    memo[doc.len()][real.len()] = true;
+    for i in (0..doc.len()).rev() {
+        for j in (0..=real.len()).rev() {
+            memo[i][j] = if is_elision(&doc[i]) {
+                memo[i + 1][j] || (j < real.len() && memo[i][j + 1])
+            } else {
+                j < real.len() && doc[i] == real[j] && memo[i + 1][j + 1]
+            };
+        }
+    }
+    memo[0][0]
+}
+
+/// A unified-diff-like listing (longest common subsequence; `...` lines shown as doc-only).
+fn diff(doc: &[String], real: &[String]) -> String {
+    let (n, m) = (doc.len(), real.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if doc[i] == real[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = String::new();
+    while i < n || j < m {
+        if i < n && j < m && doc[i] == real[j] {
+            out.push_str(&format!("  {}\n", doc[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", real[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", doc[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn check(name: &str) {
+    let case = case(name);
+    if case.needs == Needs::Root {
+        require_root();
+    }
+    let block = block(name);
+    assert_eq!(
+        block.doc, case.doc,
+        "transcript {name} is marked in {} but its case says {}",
+        block.doc, case.doc
+    );
+    let mut session = Session::new();
+    (case.run)(&mut session);
+    let doc = select(normalise(&block.text, case), case, true);
+    let real = select(normalise(&session.real_text(), case), case, false);
+    assert!(
+        matches(&doc, &real),
+        "transcript {name} ({}:{}, the ```console block under `<!-- transcript: {name} -->`) \
+         no longer matches what the binaries print: update the doc with the real output \
+         (ids, fds, pids, ifindexes and timings are masked as N; `...` matches any lines).\n\
+         --- {} (normalised)\n+++ real output (normalised)\n{}",
+        block.doc,
+        block.line,
+        block.doc,
+        diff(&doc, &real)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The tests.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn every_marker_names_a_known_case_and_every_case_is_marked() {
+    let blocks = marked_blocks();
+    for block in &blocks {
+        assert!(
+            CASES.iter().any(|case| case.name == block.name),
+            "{}:{}: transcript {} has no case in loader/tests/transcripts.rs",
+            block.doc,
+            block.line,
+            block.name
+        );
+    }
+    for case in CASES {
+        let marked: Vec<&Block> = blocks.iter().filter(|b| b.name == case.name).collect();
+        assert_eq!(
+            marked.len(),
+            1,
+            "transcript {} must be marked exactly once, in {}",
+            case.name,
+            case.doc
+        );
+    }
+    // Every doc this test reads is one the project has.
+    for doc in DOCS {
+        assert!(repo_root().join(doc).exists(), "{doc} is missing");
+    }
+}
+
+#[test]
+fn masking_hides_what_changes_between_runs() {
+    let plain = CASES
+        .iter()
+        .find(|case| !case.mask_counters)
+        .expect("a case");
+    let lines = |text: &str| normalise(text, plain);
+    assert_eq!(
+        lines("Inserting program xdp_skeleton_1 (fd 7) into slot 1 of jmp_map"),
+        lines("Inserting program xdp_skeleton_1 (fd 12) into slot 1 of jmp_map")
+    );
+    assert_eq!(
+        lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-19899.log) ---"),
+        lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-4.log) ---")
+    );
+    assert_eq!(
+        lines("veth1 (ifindex 40): xdp_skeleton (id 4033), drv mode, attached via BPF link 112"),
+        lines("veth1 (ifindex 7): xdp_skeleton (id 1), drv mode, attached via BPF link 9")
+    );
+    // What is not volatile still counts.
+    assert_ne!(
+        lines("    XDP_PASS:     4 packets / 205 bytes"),
+        lines("    XDP_PASS:     5 packets / 205 bytes")
+    );
+    assert_ne!(
+        lines("Inserted program xdp_skeleton_1 into slot 1 of jmp_map"),
+        lines("Inserted program xdp_skeleton_1 into slot 2 of jmp_map")
+    );
+    let doc = vec!["a".to_string(), "...".to_string(), "d".to_string()];
+    let real: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+    assert!(matches(&doc, &real));
+    assert!(!matches(&doc, &real[..3]));
+}
+
+#[test]
+fn transcript_dump() {
+    check("dump");
+}
+
+macro_rules! root_transcripts {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = "needs root: run scripts/test.sh"]
+            fn $test() {
+                check($name);
+            }
+        )*
+    };
+}
+
+root_transcripts! {
+    transcript_object_missing => "object-missing",
+    transcript_object_not_elf => "object-not-elf",
+    transcript_object_no_such_prog => "object-no-such-prog",
+    transcript_object_unsupported => "object-unsupported",
+    transcript_no_such_interface => "no-such-interface",
+    transcript_not_root => "not-root",
+    transcript_bpffs_pin_path => "bpffs-pin-path",
+    transcript_pin_of_another_shape => "pin-of-another-shape",
+    transcript_statswatch_errors => "statswatch-errors",
+    transcript_start_load => "start-load",
+    transcript_statswatch_demo => "statswatch-demo",
+    transcript_status_link => "status-link",
+    transcript_status_json_detached => "status-json-detached",
+    transcript_detach_link => "detach-link",
+    transcript_detach_keep_maps => "detach-keep-maps",
+}
+
+// ---------------------------------------------------------------------------
+// The Vagrantfile.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn vagrantfile_is_valid_ruby() {
+    let vagrantfile: PathBuf = repo_root().join("Vagrantfile");
+    let output = Command::new("ruby")
+        .arg("-c")
+        .arg(&vagrantfile)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run ruby ({error}): install it with scripts/install-deps.sh (sudo)")
+        });
+    assert!(
+        output.status.success(),
+        "ruby -c Vagrantfile failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn vagrantfile_provisions_with_install_deps() {
+    let text = std::fs::read_to_string(repo_root().join("Vagrantfile")).expect("read Vagrantfile");
+    assert!(
+        text.lines().any(|line| {
+            let line = line.trim();
+            !line.starts_with('#') && line.contains("scripts/install-deps.sh")
+        }),
+        "the Vagrantfile's provisioning must run scripts/install-deps.sh"
+    );
+    assert!(
+        text.contains("config.vm.provision"),
+        "the Vagrantfile must provision the VM"
+    );
+}
