@@ -651,6 +651,8 @@ const CASES: &[Case] = &[
         skip: &[],
         mask_counters: false,
         run: |s| {
+            // `ip link ... obj` makes iproute2's own pin tree in the shared bpffs.
+            let _iproute2_pins = Iproute2PinTree::remove_afterwards();
             let net = TestNet::new();
             s.net_names(&net);
             let pin_dir = path_str(&net.pin_dir).to_string();
@@ -686,6 +688,34 @@ const CASES: &[Case] = &[
         },
     },
 ];
+
+/// iproute2 creates /sys/fs/bpf/tc/globals and the links /sys/fs/bpf/ip and
+/// /sys/fs/bpf/xdp the first time it loads an object; removes them on drop when they
+/// were not there before, so the test leaves bpffs as it found it.
+struct Iproute2PinTree {
+    existed: bool,
+}
+
+impl Iproute2PinTree {
+    fn remove_afterwards() -> Iproute2PinTree {
+        Iproute2PinTree {
+            existed: std::path::Path::new("/sys/fs/bpf/tc").exists(),
+        }
+    }
+}
+
+impl Drop for Iproute2PinTree {
+    fn drop(&mut self) {
+        if self.existed {
+            return;
+        }
+        for link in ["/sys/fs/bpf/ip", "/sys/fs/bpf/xdp"] {
+            let _ = std::fs::remove_file(link);
+        }
+        let _ = std::fs::remove_dir("/sys/fs/bpf/tc/globals");
+        let _ = std::fs::remove_dir("/sys/fs/bpf/tc");
+    }
+}
 
 /// `sudo xdploader -file loader/tests/fixtures/trouble_NAME.elf -load-only -pin-path
 /// /sys/fs/bpf/trouble`, with a private pin directory standing for /sys/fs/bpf/trouble.
