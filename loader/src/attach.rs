@@ -223,9 +223,31 @@ fn link_error(interface: &str, mode: XdpMode, error: sys::SysError) -> LoadError
 }
 
 /// Kernel program names are cut to 15 bytes.
-fn same_program_name(kernel_name: &str, entry: &str) -> bool {
+pub fn same_program_name(kernel_name: &str, entry: &str) -> bool {
     let cut: String = entry.chars().take(BPF_OBJ_NAME_LEN - 1).collect();
     kernel_name == cut
+}
+
+/// Refuses to touch `current` on `interface` unless it is `entry` or `force` is given;
+/// `detaching` picks the sentence for `-detach`.
+pub fn ensure_ours(
+    interface: &str,
+    current: &Attached,
+    entry: &str,
+    force: bool,
+    detaching: bool,
+) -> Result<(), LoadError> {
+    if force || same_program_name(&current.name, entry) {
+        return Ok(());
+    }
+    Err(LoadError::NotOurs {
+        interface: interface.to_string(),
+        name: current.name.clone(),
+        id: current.prog_id,
+        mode: current.mode.describe(),
+        via_link: matches!(current.method, Method::Link { .. }),
+        detaching: detaching.then(|| entry.to_string()),
+    })
 }
 
 /// Attaches `prog` (named `entry`) to `interface`: replaces our own program atomically,
@@ -240,16 +262,7 @@ pub fn attach(
 ) -> Result<AttachOutcome, LoadError> {
     let current = attached(interface, ifindex)?;
     if let Some(current) = &current {
-        if !same_program_name(&current.name, entry) && !options.force {
-            return Err(LoadError::NotOurs {
-                interface: interface.to_string(),
-                name: current.name.clone(),
-                id: current.prog_id,
-                mode: current.mode.describe(),
-                via_link: matches!(current.method, Method::Link { .. }),
-                detaching: None,
-            });
-        }
+        ensure_ours(interface, current, entry, options.force, false)?;
     }
 
     // A program attached through a link is swapped inside the link, whatever was asked.
@@ -666,21 +679,9 @@ pub fn check_not_ours(
     entry: &str,
     force: bool,
 ) -> Result<(), LoadError> {
-    if force {
-        return Ok(());
-    }
     for (interface, ifindex) in interfaces {
         if let Some(current) = attached(interface, *ifindex)? {
-            if !same_program_name(&current.name, entry) {
-                return Err(LoadError::NotOurs {
-                    interface: interface.to_string(),
-                    name: current.name.clone(),
-                    id: current.prog_id,
-                    mode: current.mode.describe(),
-                    via_link: matches!(current.method, Method::Link { .. }),
-                    detaching: None,
-                });
-            }
+            ensure_ours(interface, &current, entry, force, false)?;
         }
     }
     Ok(())

@@ -44,17 +44,6 @@ pub fn map_type_name(map_type: u32) -> String {
     name.to_string()
 }
 
-/// Whether a map type keeps one value per possible CPU.
-pub fn is_per_cpu(map_type: u32) -> bool {
-    matches!(
-        map_type,
-        BPF_MAP_TYPE_PERCPU_HASH
-            | BPF_MAP_TYPE_PERCPU_ARRAY
-            | BPF_MAP_TYPE_LRU_PERCPU_HASH
-            | BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE
-    )
-}
-
 /// The XDP actions in `enum xdp_action` order: the keys of a stats map.
 pub const XDP_ACTIONS: [&str; 5] = [
     "XDP_ABORTED",

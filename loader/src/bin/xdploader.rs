@@ -537,10 +537,9 @@ fn share_running_chain_maps(
         // No live chain: this load's programs only ever see each other's maps.
         return Vec::new();
     }
-    let cut: String = entry.chars().take(15).collect();
     for (name, ifindex) in interfaces {
         if let Ok(Some(current)) = attach::attached(name, *ifindex) {
-            if current.name == cut {
+            if attach::same_program_name(&current.name, entry) {
                 programs.push(current.prog_id);
             }
         }
@@ -742,17 +741,7 @@ fn detach(args: &Args) -> Result<(), LoadError> {
             println!("Nothing attached to {name}");
             continue;
         };
-        let cut: String = args.prog.chars().take(15).collect();
-        if current.name != cut && !args.force {
-            return Err(LoadError::NotOurs {
-                interface: name.clone(),
-                name: current.name.clone(),
-                id: current.prog_id,
-                mode: current.mode.describe(),
-                via_link: matches!(current.method, Method::Link { .. }),
-                detaching: Some(args.prog.clone()),
-            });
-        }
+        attach::ensure_ours(&name, &current, &args.prog, args.force, true)?;
         // The maps it reaches, read while it is still attached (it may go right after).
         let (map_ids, _) = attach::reachable_maps(current.prog_id);
         let pins = if args.keep_maps {

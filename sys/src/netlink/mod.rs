@@ -150,11 +150,6 @@ pub fn xdp_detach(ifindex: u32, flags: u32) -> Result<(), NetlinkError> {
     .map(drop)
 }
 
-/// What XDP program, if any, `ifindex` carries and in which mode.
-pub fn xdp_query(ifindex: u32) -> Result<XdpState, NetlinkError> {
-    link_query(ifindex).map(|state| state.xdp)
-}
-
 /// The interface's name, state, MTU, kind, veth peer and XDP attachment.
 pub fn link_query(ifindex: u32) -> Result<LinkState, NetlinkError> {
     match request(
