@@ -336,3 +336,24 @@ fn debug_build_parses_with_global_data_relocations() {
         .expect(".rodata section");
     assert_eq!(rodata_section.kind, SectionKind::Data);
 }
+
+/// The Makefiles map the build folder to `.`: an object built in a clone at another
+/// path is byte-for-byte the same, so the section sizes the docs show hold everywhere.
+#[test]
+fn objects_carry_no_path_of_the_machine_they_were_built_on() {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("elf/ sits in the repository")
+        .to_string_lossy()
+        .into_owned();
+    for relative in ["kern/xdp.elf", "kern/xdp-debug.elf"] {
+        let data = read_object(relative);
+        let found = data
+            .windows(repository.len())
+            .any(|window| window == repository.as_bytes());
+        assert!(
+            !found,
+            "{relative} holds the build path {repository}: build it with kern/Makefile, which passes -ffile-prefix-map"
+        );
+    }
+}
