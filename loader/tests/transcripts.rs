@@ -1,12 +1,14 @@
 //! The console transcripts in README.md and docs/*.md, checked against the real binaries
 //! (issue 8, "Checked, not hoped").
 //!
-//! A transcript is checked when the line right above its ```console block is
-//! `<!-- transcript: NAME -->` and NAME is in `CASES` below. Each case runs the commands
-//! of its block (with the test's own interface and pin directory where the doc says
-//! veth1 and /sys/fs/bpf), then both the doc's text and the real output are normalised
-//! with the same masks (ids, fds, ifindexes, pids, timings: whatever differs on every
-//! run) and compared line by line. A doc line `...` or `[...]` matches any run of lines.
+//! Every ```console block of the docs is a transcript: the line right above it is
+//! `<!-- transcript: NAME -->` and NAME is a case in `transcripts/<doc>.rs` (one module
+//! per doc). Each case runs the commands of its block (with the test's own interface,
+//! namespaces and pin directory where the doc says veth1, xdp and /sys/fs/bpf), then both
+//! the doc's text and the real output are normalised with the same masks (ids, fds,
+//! ifindexes, pids, timings: whatever differs on every run) and compared line by line.
+//! A doc line `...` or `[...]` matches any run of lines. A block that shows only
+//! commands, no output, is a ```sh block, not a transcript.
 //!
 //! Cases that need no privilege run in a plain `cargo test`; the others are ignored
 //! unless asked for (`scripts/test.sh`, as root).
@@ -16,7 +18,63 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[allow(unused_imports)]
 use support::{repo_root, require_root, statswatch, xdp_object, xdploader, TestNet};
+
+/// Tests for cases that need no privilege: `test_name => "case-name"`.
+macro_rules! plain_transcripts {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                super::check($name);
+            }
+        )*
+    };
+}
+
+/// Tests for cases that need root: ignored unless asked for, as the other kernel tests.
+macro_rules! root_transcripts {
+    ($($test:ident => $name:literal),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = "needs root: run scripts/test.sh"]
+            fn $test() {
+                super::check($name);
+            }
+        )*
+    };
+}
+
+#[path = "transcripts/benchmarks.rs"]
+mod benchmarks;
+#[path = "transcripts/exercises.rs"]
+mod exercises;
+#[path = "transcripts/operations.rs"]
+mod operations;
+#[path = "transcripts/readme.rs"]
+mod readme;
+#[path = "transcripts/real_world_objects.rs"]
+mod real_world_objects;
+#[path = "transcripts/troubleshooting.rs"]
+mod troubleshooting;
+#[path = "transcripts/walkthrough.rs"]
+mod walkthrough;
+
+/// Every case of every doc.
+fn all_cases() -> impl Iterator<Item = &'static Case> {
+    [
+        readme::CASES,
+        benchmarks::CASES,
+        exercises::CASES,
+        operations::CASES,
+        real_world_objects::CASES,
+        troubleshooting::CASES,
+        walkthrough::CASES,
+    ]
+    .into_iter()
+    .flatten()
+}
 
 /// What a case needs to run.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -39,7 +97,30 @@ struct Case {
     skip: &'static [&'static str],
     /// Mask the numbers of `N packets / N bytes` (counters of traffic the doc made by hand).
     mask_counters: bool,
+    /// A mask of the case's own, applied to every line after the common ones (for
+    /// output only this case has, such as MAC addresses or ping's round-trip times).
+    mask: fn(&str) -> String,
     run: fn(&mut Session),
+}
+
+impl Case {
+    /// The defaults, for `Case { name, doc, run, ..Case::BASE }`.
+    #[allow(dead_code)]
+    const BASE: Case = Case {
+        name: "",
+        doc: "",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        mask: no_mask,
+        run: |_| {},
+    };
+}
+
+/// The mask of a case that needs none beyond the common ones.
+fn no_mask(line: &str) -> String {
+    line.to_string()
 }
 
 /// The transcript being produced: `$ command` lines (as the doc writes them) and the
@@ -155,605 +236,6 @@ fn load_args<'a>(net: &'a TestNet, pin_dir: &'a str, extra: &[&'a str]) -> Vec<&
     argv
 }
 
-const CASES: &[Case] = &[
-    Case {
-        name: "dump",
-        doc: "docs/walkthrough.md",
-        needs: Needs::Nothing,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ xdploader -file kern/xdp.elf -dump",
-                &[xdploader(), "-file", "kern/xdp.elf", "-dump"],
-            )
-        },
-    },
-    Case {
-        name: "object-missing",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ xdploader -file kern/nope.elf -i veth1",
-                &[xdploader(), "-file", "kern/nope.elf", "-i", "veth1"],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "object-not-elf",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ xdploader -file /etc/passwd -i veth1",
-                &[xdploader(), "-file", "/etc/passwd", "-i", "veth1"],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "object-no-such-prog",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ xdploader -file kern/xdp.elf -i veth1 -prog nope",
-                &[
-                    xdploader(),
-                    "-file",
-                    "kern/xdp.elf",
-                    "-i",
-                    "veth1",
-                    "-prog",
-                    "nope",
-                ],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "object-unsupported",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            for feature in ["ksym", "core", "kconfig"] {
-                let file = format!("loader/tests/fixtures/unsupported_{feature}.elf");
-                s.cmd(
-                    &format!("$ xdploader -file {file} -load-only"),
-                    &[xdploader(), "-file", &file, "-load-only"],
-                );
-            }
-            let xdpdump = "/usr/lib/x86_64-linux-gnu/bpf/xdpdump_bpf.o";
-            assert!(
-                Path::new(xdpdump).exists(),
-                "{xdpdump} is missing: install libxdp1 (scripts/install-deps.sh)"
-            );
-            s.cmd(
-                &format!("$ xdploader -file {xdpdump} -load-only"),
-                &[xdploader(), "-file", xdpdump, "-load-only"],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "no-such-interface",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ xdploader -file kern/xdp.elf -i veth9",
-                &[xdploader(), "-file", "kern/xdp.elf", "-i", "veth9"],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "not-root",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        // statswatch's refusal needs the demo's pin at /sys/fs/bpf/stats_map.
-        skip: &[
-            "$ setpriv --reuid=nobody --regid=nogroup --clear-groups target/release/statswatch",
-        ],
-        mask_counters: false,
-        run: |s| {
-            let nobody = [
-                "setpriv",
-                "--reuid=nobody",
-                "--regid=nogroup",
-                "--clear-groups",
-            ];
-            let shown =
-                "$ setpriv --reuid=nobody --regid=nogroup --clear-groups target/release/xdploader";
-            for args in [
-                &["-file", "kern/xdp.elf", "-i", "lo"][..],
-                &["-file", "kern/xdp.elf", "-load-only"][..],
-            ] {
-                let mut argv = nobody.to_vec();
-                argv.push(xdploader());
-                argv.extend_from_slice(args);
-                s.cmd(&format!("{shown} {}", args.join(" ")), &argv);
-                s.echo_status();
-            }
-        },
-    },
-    Case {
-        name: "bpffs-pin-path",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let dir = std::env::temp_dir().join(format!("xdpt-pins-{}", std::process::id()));
-            let dir = path_str(&dir).to_string();
-            let _ = std::fs::remove_dir_all(&dir);
-            s.name(dir.clone(), "/tmp/pins");
-            s.cmd("$ mkdir /tmp/pins", &["mkdir", &dir]);
-            s.cmd(
-                "$ sudo xdploader -file kern/xdp.elf -load-only -pin-path /tmp/pins",
-                &[
-                    xdploader(),
-                    "-file",
-                    "kern/xdp.elf",
-                    "-load-only",
-                    "-pin-path",
-                    &dir,
-                ],
-            );
-            s.echo_status();
-            s.cmd("$ rmdir /tmp/pins", &["rmdir", &dir]);
-            let dotted = format!("/sys/fs/bpf/xdpt-{}.pins", std::process::id());
-            s.name(dotted.clone(), "/sys/fs/bpf/my.pins");
-            s.cmd(
-                "$ sudo xdploader -file kern/xdp.elf -load-only -pin-path /sys/fs/bpf/my.pins",
-                &[
-                    xdploader(),
-                    "-file",
-                    "kern/xdp.elf",
-                    "-load-only",
-                    "-pin-path",
-                    &dotted,
-                ],
-            );
-            let _ = std::fs::remove_dir_all(&dotted);
-        },
-    },
-    Case {
-        name: "pin-of-another-shape",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            std::fs::create_dir_all(&net.pin_dir).expect("create the pin dir");
-            let pin = path_str(&net.pin("stats_map")).to_string();
-            s.cmd(
-                "$ sudo bpftool map create /sys/fs/bpf/stats_map type percpu_array key 4 value 8 entries 5 name stats_map",
-                &[
-                    "bpftool", "map", "create", &pin, "type", "percpu_array", "key", "4",
-                    "value", "8", "entries", "5", "name", "stats_map",
-                ],
-            );
-            let argv = load_args(&net, &pin_dir, &[]);
-            s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "statswatch-errors",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let dir = support::PinDir::new("statswatch");
-            std::fs::create_dir_all(&dir.path).expect("create the pin dir");
-            s.name(dir.as_str().to_string(), "/sys/fs/bpf");
-            let nothing = dir.join("nothing");
-            s.cmd(
-                "$ sudo statswatch -file /sys/fs/bpf/nothing",
-                &[statswatch(), "-file", path_str(&nothing)],
-            );
-            s.echo_status();
-            let hx = path_str(&dir.join("hx")).to_string();
-            s.cmd(
-                "$ sudo bpftool map create /sys/fs/bpf/hx type hash key 4 value 16 entries 4 name hx",
-                &[
-                    "bpftool", "map", "create", &hx, "type", "hash", "key", "4", "value", "16",
-                    "entries", "4", "name", "hx",
-                ],
-            );
-            s.cmd(
-                "$ sudo statswatch -file /sys/fs/bpf/hx",
-                &[statswatch(), "-file", &hx],
-            );
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "start-load",
-        doc: "README.md",
-        needs: Needs::Root,
-        from: Some("+ /home/you/xdp-skeleton/target/release/xdploader"),
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            s.name(path_str(&repo_root()).to_string(), "/home/you/xdp-skeleton");
-            s.line("+ /home/you/xdp-skeleton/target/release/xdploader -file /home/you/xdp-skeleton/kern/xdp.elf -i veth1");
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            let object = xdp_object();
-            let argv = [
-                xdploader(),
-                "-file",
-                path_str(&object),
-                "-i",
-                &net.xdp_if,
-                "-pin-path",
-                &pin_dir,
-            ];
-            let netns = format!("--net=/run/netns/{}", net.xdp_ns);
-            let mut all = vec!["nsenter", netns.as_str()];
-            all.extend_from_slice(&argv);
-            // The trace line above stands for the command: record only the output.
-            let before = s.text.len();
-            s.cmd("", &all);
-            s.text.replace_range(before..before + 1, "");
-        },
-    },
-    Case {
-        name: "statswatch-demo",
-        doc: "README.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: true,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            net.load_ok();
-            net.send_udp(11, 45);
-            let pin = path_str(&net.pin("stats_map")).to_string();
-            s.cmd(
-                "$ sudo target/release/statswatch -file /sys/fs/bpf/stats_map",
-                &[statswatch(), "-file", &pin],
-            );
-        },
-    },
-    Case {
-        name: "status-link",
-        doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
-            ));
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -status -i veth1",
-                &[
-                    xdploader(),
-                    "-status",
-                    "-i",
-                    &net.xdp_if,
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
-        },
-    },
-    Case {
-        name: "status-json-detached",
-        doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -status -i veth1 -json",
-                &[
-                    xdploader(),
-                    "-status",
-                    "-i",
-                    &net.xdp_if,
-                    "-json",
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
-        },
-    },
-    Case {
-        name: "detach-link",
-        doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        // Machine-wide state: other pins and links of the machine.
-        skip: &["$ sudo ls /sys/fs/bpf", "$ sudo bpftool link show"],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
-            ));
-            for _ in 0..2 {
-                s.cmd_in(
-                    &net,
-                    "$ sudo xdploader -detach -i veth1",
-                    &[
-                        xdploader(),
-                        "-detach",
-                        "-i",
-                        &net.xdp_if,
-                        "-pin-path",
-                        &pin_dir,
-                    ],
-                );
-            }
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "detach-keep-maps",
-        doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &["$ sudo ls /sys/fs/bpf"],
-        mask_counters: false,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv"]),
-            ));
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -detach -i veth1 -keep-maps",
-                &[
-                    xdploader(),
-                    "-detach",
-                    "-i",
-                    &net.xdp_if,
-                    "-keep-maps",
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
-        },
-    },
-    Case {
-        name: "trouble-bounds",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            trouble_load(s, "bounds");
-            s.echo_status();
-        },
-    },
-    Case {
-        name: "trouble-null",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            trouble_load(s, "null");
-        },
-    },
-    Case {
-        name: "trouble-null-array",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.cmd(
-                "$ diff loader/tests/fixtures/trouble_null.c loader/tests/fixtures/trouble_null_array.c",
-                &[
-                    "diff",
-                    "loader/tests/fixtures/trouble_null.c",
-                    "loader/tests/fixtures/trouble_null_array.c",
-                ],
-            );
-            let dir = trouble_load(s, "null_array");
-            s.cmd(
-                "$ sudo rm -r /sys/fs/bpf/trouble",
-                &["rm", "-r", dir.as_str()],
-            );
-        },
-    },
-    Case {
-        name: "trouble-spin",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            trouble_load(s, "spin");
-        },
-    },
-    // docs/troubleshooting.md's trouble_long_loop.elf block is not checked: the verifier
-    // takes about 8 s over it and its saved log is ~100 MB.
-    Case {
-        name: "trouble-fixed",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            s.line("$ for f in bounds null spin long_loop; do sudo xdploader -file loader/tests/fixtures/trouble_${f}_fixed.elf -load-only -pin-path /sys/fs/bpf/trouble && sudo rm -r /sys/fs/bpf/trouble; done");
-            for name in ["bounds", "null", "spin", "long_loop"] {
-                let before = s.text.len();
-                let dir = trouble_load(s, &format!("{name}_fixed"));
-                assert_eq!(s.last_status, 0, "trouble_{name}_fixed.elf did not load");
-                // The loop's line stands for the commands: keep only their output.
-                let end = s.text[before..].find('\n').expect("a command line") + before + 1;
-                s.text.replace_range(before..end, "");
-                s.quietly(&["rm", "-r", dir.as_str()]);
-            }
-        },
-    },
-    Case {
-        name: "another-program-attached",
-        doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        run: |s| {
-            // `ip link ... obj` makes iproute2's own pin tree in the shared bpffs.
-            let _iproute2_pins = Iproute2PinTree::remove_afterwards();
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            let off = ["ip", "link", "set", "dev", &net.xdp_if, "xdpgeneric", "off"];
-            s.cmd_in(&net, "$ sudo ip link set dev veth1 xdpgeneric off", &off);
-            s.cmd_in(
-                &net,
-                "$ sudo ip link set dev veth1 xdpgeneric obj loader/tests/fixtures/trouble_bounds_fixed.elf sec xdp",
-                &[
-                    "ip",
-                    "link",
-                    "set",
-                    "dev",
-                    &net.xdp_if,
-                    "xdpgeneric",
-                    "obj",
-                    "loader/tests/fixtures/trouble_bounds_fixed.elf",
-                    "sec",
-                    "xdp",
-                ],
-            );
-            let show = format!("ip link show dev {} | grep prog", net.xdp_if);
-            s.cmd_in(
-                &net,
-                "$ ip link show dev veth1 | grep prog",
-                &["sh", "-c", &show],
-            );
-            let argv = load_args(&net, &pin_dir, &[]);
-            s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
-            s.echo_status();
-            s.cmd_in(&net, "$ sudo ip link set dev veth1 xdpgeneric off", &off);
-            s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
-        },
-    },
-];
-
-/// iproute2 creates /sys/fs/bpf/tc/globals and the links /sys/fs/bpf/ip and
-/// /sys/fs/bpf/xdp the first time it loads an object; removes them on drop when they
-/// were not there before, so the test leaves bpffs as it found it.
-struct Iproute2PinTree {
-    existed: bool,
-}
-
-impl Iproute2PinTree {
-    fn remove_afterwards() -> Iproute2PinTree {
-        Iproute2PinTree {
-            existed: std::path::Path::new("/sys/fs/bpf/tc").exists(),
-        }
-    }
-}
-
-impl Drop for Iproute2PinTree {
-    fn drop(&mut self) {
-        if self.existed {
-            return;
-        }
-        for link in ["/sys/fs/bpf/ip", "/sys/fs/bpf/xdp"] {
-            let _ = std::fs::remove_file(link);
-        }
-        let _ = std::fs::remove_dir("/sys/fs/bpf/tc/globals");
-        let _ = std::fs::remove_dir("/sys/fs/bpf/tc");
-    }
-}
-
-/// `sudo xdploader -file loader/tests/fixtures/trouble_NAME.elf -load-only -pin-path
-/// /sys/fs/bpf/trouble`, with a private pin directory standing for /sys/fs/bpf/trouble.
-/// The verifier log the loader saves in /tmp on a refusal is removed again.
-fn trouble_load(s: &mut Session, name: &str) -> support::PinDir {
-    let dir = support::PinDir::new("trouble");
-    s.name(dir.as_str().to_string(), "/sys/fs/bpf/trouble");
-    let file = format!("loader/tests/fixtures/trouble_{name}.elf");
-    assert!(
-        repo_root().join(&file).exists(),
-        "{file} is missing: build it with `make -C loader/tests/fixtures`"
-    );
-    let before = s.text.len();
-    s.cmd(
-        &format!("$ sudo xdploader -file {file} -load-only -pin-path /sys/fs/bpf/trouble"),
-        &[
-            xdploader(),
-            "-file",
-            &file,
-            "-load-only",
-            "-pin-path",
-            dir.as_str(),
-        ],
-    );
-    remove_verifier_logs(&s.text[before..]);
-    dir
-}
-
-/// Removes the /tmp/xdploader-verifier-*.log files named in `output`.
-fn remove_verifier_logs(output: &str) {
-    for (at, _) in output.match_indices("/tmp/xdploader-verifier-") {
-        let rest = &output[at..];
-        if let Some(end) = rest.find(".log") {
-            let _ = std::fs::remove_file(&rest[..end + 4]);
-        }
-    }
-}
-
 fn with_netns(net: &TestNet, argv: &[&str]) -> Vec<String> {
     let mut all = vec![
         "nsenter".to_string(),
@@ -845,8 +327,7 @@ fn marked_blocks() -> Vec<Block> {
 }
 
 fn case(name: &str) -> &'static Case {
-    CASES
-        .iter()
+    all_cases()
         .find(|case| case.name == name)
         .unwrap_or_else(|| panic!("no transcript case called {name}"))
 }
@@ -970,7 +451,12 @@ fn mask_run_table(line: &str) -> String {
 
 fn normalise(text: &str, case: &Case) -> Vec<String> {
     text.lines()
-        .map(|line| mask_run_table(&mask_line(line.trim_end(), case.mask_counters)))
+        .map(|line| {
+            (case.mask)(&mask_run_table(&mask_line(
+                line.trim_end(),
+                case.mask_counters,
+            )))
+        })
         .collect()
 }
 
@@ -1101,14 +587,14 @@ fn every_marker_names_a_known_case_and_every_case_is_marked() {
     let blocks = marked_blocks();
     for block in &blocks {
         assert!(
-            CASES.iter().any(|case| case.name == block.name),
-            "{}:{}: transcript {} has no case in loader/tests/transcripts.rs",
+            all_cases().any(|case| case.name == block.name),
+            "{}:{}: transcript {} has no case in loader/tests/transcripts/",
             block.doc,
             block.line,
             block.name
         );
     }
-    for case in CASES {
+    for case in all_cases() {
         let marked: Vec<&Block> = blocks.iter().filter(|b| b.name == case.name).collect();
         assert_eq!(
             marked.len(),
@@ -1124,10 +610,44 @@ fn every_marker_names_a_known_case_and_every_case_is_marked() {
     }
 }
 
+/// The ```console blocks of `doc` with no transcript marker right above them:
+/// (1-based line of the block, its first line).
+fn unmarked_console_blocks(doc: &str) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(repo_root().join(doc)).expect("read doc");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut unmarked = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.trim() != "```console" {
+            continue;
+        }
+        let marked = index > 0 && lines[index - 1].trim().starts_with("<!-- transcript:");
+        if !marked {
+            let first = lines.get(index + 1).copied().unwrap_or_default();
+            unmarked.push((index + 1, first.trim().to_string()));
+        }
+    }
+    unmarked
+}
+
+#[test]
+fn every_console_block_is_a_checked_transcript() {
+    let mut unmarked = String::new();
+    for doc in doc_files() {
+        for (line, first) in unmarked_console_blocks(&doc) {
+            unmarked.push_str(&format!("\n  {doc}:{line}: {first}"));
+        }
+    }
+    assert!(
+        unmarked.is_empty(),
+        "these ```console blocks are not checked: mark each with `<!-- transcript: NAME -->` \
+         and a case in loader/tests/transcripts/<doc>.rs, or, when a block shows only \
+         commands and no output, make it a ```sh block:{unmarked}"
+    );
+}
+
 #[test]
 fn masking_hides_what_changes_between_runs() {
-    let plain = CASES
-        .iter()
+    let plain = all_cases()
         .find(|case| !case.mask_counters)
         .expect("a case");
     let lines = |text: &str| normalise(text, plain);
@@ -1165,47 +685,6 @@ fn masking_hides_what_changes_between_runs() {
     let real: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
     assert!(matches(&doc, &real));
     assert!(!matches(&doc, &real[..3]));
-}
-
-#[test]
-fn transcript_dump() {
-    check("dump");
-}
-
-macro_rules! root_transcripts {
-    ($($test:ident => $name:literal),* $(,)?) => {
-        $(
-            #[test]
-            #[ignore = "needs root: run scripts/test.sh"]
-            fn $test() {
-                check($name);
-            }
-        )*
-    };
-}
-
-root_transcripts! {
-    transcript_object_missing => "object-missing",
-    transcript_object_not_elf => "object-not-elf",
-    transcript_object_no_such_prog => "object-no-such-prog",
-    transcript_object_unsupported => "object-unsupported",
-    transcript_no_such_interface => "no-such-interface",
-    transcript_not_root => "not-root",
-    transcript_bpffs_pin_path => "bpffs-pin-path",
-    transcript_pin_of_another_shape => "pin-of-another-shape",
-    transcript_statswatch_errors => "statswatch-errors",
-    transcript_start_load => "start-load",
-    transcript_statswatch_demo => "statswatch-demo",
-    transcript_status_link => "status-link",
-    transcript_status_json_detached => "status-json-detached",
-    transcript_detach_link => "detach-link",
-    transcript_detach_keep_maps => "detach-keep-maps",
-    transcript_trouble_bounds => "trouble-bounds",
-    transcript_trouble_null => "trouble-null",
-    transcript_trouble_null_array => "trouble-null-array",
-    transcript_trouble_spin => "trouble-spin",
-    transcript_trouble_fixed => "trouble-fixed",
-    transcript_another_program_attached => "another-program-attached",
 }
 
 // ---------------------------------------------------------------------------
