@@ -52,6 +52,8 @@ mod benchmarks;
 mod exercises;
 #[path = "transcripts/operations.rs"]
 mod operations;
+#[path = "transcripts/operations_stats.rs"]
+mod operations_stats;
 #[path = "transcripts/readme.rs"]
 mod readme;
 #[path = "transcripts/real_world_objects.rs"]
@@ -68,6 +70,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         benchmarks::CASES,
         exercises::CASES,
         operations::CASES,
+        operations_stats::CASES,
         real_world_objects::CASES,
         troubleshooting::CASES,
         walkthrough::CASES,
