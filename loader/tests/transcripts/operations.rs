@@ -125,6 +125,258 @@ pub const CASES: &[Case] = &[
             );
         },
     },
+    Case {
+        name: "attach-auto-generic",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.mtu(9000);
+            ops.load(&[]);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "attach-drv-erange",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.mtu(9000);
+            ops.load(&[]);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode drv");
+            s.echo_status();
+            ops.xdploader_piped(s, "-status -i veth1", "head -1");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "attach-auto-native",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.mtu(9000);
+            ops.load(&[]);
+            let net = &ops.net;
+            s.cmd_in(
+                net,
+                "$ sudo ip link set dev veth1 mtu 1500",
+                &["ip", "link", "set", "dev", &net.xdp_if, "mtu", "1500"],
+            );
+            s.cmd(
+                "$ sudo ip netns exec xdp ip link set dev veth2 mtu 1500",
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &net.sender_ns,
+                    "ip",
+                    "link",
+                    "set",
+                    "dev",
+                    &net.sender_if,
+                    "mtu",
+                    "1500",
+                ],
+            );
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
+            s.cmd_in(
+                net,
+                "$ ip link show dev veth1",
+                &["ip", "link", "show", "dev", &net.xdp_if],
+            );
+            ops.shell(
+                s,
+                "$ ip -j link show dev veth1 | jq -c '.[0].xdp'",
+                &format!("ip -j link show dev {} | jq -c '.[0].xdp'", net.xdp_if),
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "reload-keeps-counters",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "auto"]);
+            // Traffic before the reload: four echo replies come in on veth1.
+            ops.ping_quietly(4);
+            ops.statswatch(s);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
+            ops.shell(
+                s,
+                "$ ping -c 3 -i 0.2 -q 10.2.2.2 | tail -2",
+                &format!("ping -c 3 -i 0.2 -q {} | tail -2", support::SENDER_IP),
+            );
+            ops.statswatch(s);
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "not-ours-xdp-loader",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            let _libxdp = ops.xdp_loader_plain(s, true);
+            s.xdp_loader(
+                &ops.net.xdp_ns,
+                "$ sudo xdp-loader status veth1",
+                &["status", &ops.net.xdp_if],
+            );
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
+            s.echo_status();
+            ops.shell(
+                s,
+                "$ ip link show dev veth1 | grep prog",
+                &format!("ip link show dev {} | grep prog", ops.net.xdp_if),
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "not-ours-force",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            let _libxdp = ops.xdp_loader_plain(s, false);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto -force");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "several-interfaces-rollback",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            // lo is the test namespace's own: native XDP on lo is refused there as well.
+            let ops = Ops::new(s);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1,lo -mode drv");
+            let pin = ops.net.pin("stats_map");
+            s.cmd("$ sudo ls /sys/fs/bpf/stats_map", &["ls", path_str(&pin)]);
+            ops.shell(
+                s,
+                "$ ip link show dev veth1 | head -1",
+                &format!("ip link show dev {} | head -1", ops.net.xdp_if),
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "link-from-netlink",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv"]);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto -link");
+            ops.link_show(s);
+            s.cmd("$ sudo ls /sys/fs/bpf", &["ls", &ops.pin_dir]);
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "link-reload",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "auto", "-link"]);
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -link");
+            ops.link_show(s);
+            s.cmd_in(
+                &ops.net,
+                "$ sudo ip link set dev veth1 xdpdrv off",
+                &["ip", "link", "set", "dev", &ops.net.xdp_if, "xdpdrv", "off"],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "strict-chain",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.xdploader(
+                s,
+                "-file kern/xdp.elf -i veth1 -prog xdp_skeleton_1 -strict",
+            );
+            s.echo_status();
+            ops.xdploader(s, "-file kern/xdp.elf -i veth1 -prog xdp_skeleton_1");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "status-netlink",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv"]);
+            ops.xdploader(s, "-status -i veth1");
+            ops.xdploader_own_sysfs(s, "-status");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "status-ip-bpftool",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv"]);
+            ops.shell(
+                s,
+                "$ ip link show dev veth1 | grep prog",
+                &format!("ip link show dev {} | grep prog", ops.net.xdp_if),
+            );
+            let jmp_map = ops.net.pin("jmp_map");
+            s.cmd(
+                "$ sudo bpftool map dump pinned /sys/fs/bpf/jmp_map",
+                &["bpftool", "map", "dump", "pinned", path_str(&jmp_map)],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "status-json-netlink",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv"]);
+            ops.xdploader_piped(s, "-status -i veth1 -json", "jq .");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "status-json-link",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv", "-link"]);
+            ops.xdploader_piped(s, "-status -i veth1 -json", "jq '.interfaces[0].attached'");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "detach-not-ours",
+        doc: "docs/operations.md",
+        mask: ops_mask,
+        run: |s| {
+            let ops = Ops::new(s);
+            ops.load(&["-prog", "xdp_skeleton_1"]);
+            ops.xdploader(s, "-detach -i veth1");
+            ops.xdploader(s, "-detach -i veth1 -prog xdp_skeleton_1");
+        },
+        ..Case::BASE
+    },
 ];
 
 root_transcripts! {
@@ -132,4 +384,306 @@ root_transcripts! {
     transcript_status_json_detached => "status-json-detached",
     transcript_detach_link => "detach-link",
     transcript_detach_keep_maps => "detach-keep-maps",
+    transcript_attach_auto_generic => "attach-auto-generic",
+    transcript_attach_drv_erange => "attach-drv-erange",
+    transcript_attach_auto_native => "attach-auto-native",
+    transcript_reload_keeps_counters => "reload-keeps-counters",
+    transcript_not_ours_xdp_loader => "not-ours-xdp-loader",
+    transcript_not_ours_force => "not-ours-force",
+    transcript_several_interfaces_rollback => "several-interfaces-rollback",
+    transcript_link_from_netlink => "link-from-netlink",
+    transcript_link_reload => "link-reload",
+    transcript_strict_chain => "strict-chain",
+    transcript_status_netlink => "status-netlink",
+    transcript_status_ip_bpftool => "status-ip-bpftool",
+    transcript_status_json_netlink => "status-json-netlink",
+    transcript_status_json_link => "status-json-link",
+    transcript_detach_not_ours => "detach-not-ours",
+}
+
+/// The doc's setting, on the test's own veth pair: `veth1` (the XDP side) with its peer
+/// `veth2` in the namespace `xdp`, and the pin directory `/sys/fs/bpf`.
+struct Ops {
+    net: TestNet,
+    pin_dir: String,
+}
+
+/// The MAC addresses of TestNet's pair and of start.sh's, which the doc shows.
+const MACS: &[(&str, &str)] = &[
+    ("52:54:27:99:00:01", "52:54:27:27:27:25"),
+    ("52:54:27:99:00:02", "52:54:27:27:27:26"),
+];
+
+impl Ops {
+    fn new(s: &mut Session) -> Ops {
+        let net = TestNet::new();
+        s.net_names(&net);
+        s.name(net.sender_ns.clone(), "xdp");
+        for (real, doc) in MACS {
+            s.name(*real, *doc);
+        }
+        let pin_dir = path_str(&net.pin_dir).to_string();
+        Ops { net, pin_dir }
+    }
+
+    /// The MTU of both ends of the pair (start.sh's is 9000).
+    fn mtu(&self, mtu: u32) {
+        let mtu = mtu.to_string();
+        for (ns, interface) in [
+            (&self.net.xdp_ns, &self.net.xdp_if),
+            (&self.net.sender_ns, &self.net.sender_if),
+        ] {
+            run_quietly(&["ip", "-n", ns, "link", "set", "dev", interface, "mtu", &mtu]);
+        }
+    }
+
+    /// `xdploader -file kern/xdp.elf -i veth1 EXTRA`, not shown (what the doc did before).
+    fn load(&self, extra: &[&str]) {
+        let argv = with_netns(&self.net, &load_args(&self.net, &self.pin_dir, extra));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_quietly(&argv);
+    }
+
+    /// The doc's `sudo xdploader ARGS` as the test runs it: its interface, its pin directory.
+    fn real_args(&self, args: &str) -> Vec<String> {
+        let mut argv: Vec<String> = args
+            .split_whitespace()
+            .map(|arg| arg.replace("veth1", &self.net.xdp_if))
+            .collect();
+        argv.push("-pin-path".to_string());
+        argv.push(self.pin_dir.clone());
+        argv
+    }
+
+    fn xdploader(&self, s: &mut Session, args: &str) {
+        let mut argv = vec![xdploader().to_string()];
+        argv.extend(self.real_args(args));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &argv);
+    }
+
+    /// `sudo xdploader ARGS` where /sys/class/net shows the namespace's own interfaces, as
+    /// on the doc's host: `-status` without `-i` lists that directory, and the sysfs that
+    /// `nsenter --net` leaves in place is the host's. A private sysfs mounted in a private
+    /// mount namespace (gone with the command) is bound over it; bpffs stays as it is.
+    fn xdploader_own_sysfs(&self, s: &mut Session, args: &str) {
+        let sysfs = TempDir::new("sysfs");
+        let script = format!(
+            "mount -t sysfs sysfs {dir} && mount --bind {dir}/class/net /sys/class/net && exec \"$0\" \"$@\"",
+            dir = sysfs.as_str()
+        );
+        let mut argv = vec![
+            "unshare".to_string(),
+            "--mount".to_string(),
+            "--propagation".to_string(),
+            "private".to_string(),
+            "sh".to_string(),
+            "-c".to_string(),
+            script,
+            xdploader().to_string(),
+        ];
+        argv.extend(self.real_args(args));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &argv);
+    }
+
+    /// `sudo xdploader ARGS | PIPE`.
+    fn xdploader_piped(&self, s: &mut Session, args: &str, pipe: &str) {
+        let script = format!(
+            "{} {} | {pipe}",
+            xdploader(),
+            self.real_args(args).join(" ")
+        );
+        self.shell(s, &format!("$ sudo xdploader {args} | {pipe}"), &script);
+    }
+
+    /// A shell command line in the XDP namespace.
+    fn shell(&self, s: &mut Session, shown: &str, script: &str) {
+        s.cmd_in(&self.net, shown, &["sh", "-c", script]);
+    }
+
+    fn statswatch(&self, s: &mut Session) {
+        s.cmd(
+            "$ sudo statswatch",
+            &[statswatch(), "-pin-path", &self.pin_dir],
+        );
+    }
+
+    fn link_show(&self, s: &mut Session) {
+        let link = self.net.pin(&format!("link_{}", self.net.xdp_if));
+        s.cmd(
+            "$ sudo bpftool link show pinned /sys/fs/bpf/link_veth1",
+            &["bpftool", "link", "show", "pinned", path_str(&link)],
+        );
+    }
+
+    /// `count` echo requests from veth1 to veth2: the replies come in on veth1.
+    fn ping_quietly(&self, count: u32) {
+        let count = count.to_string();
+        let peer = support::SENDER_IP.to_string();
+        let argv = with_netns(&self.net, &["ping", "-c", &count, "-i", "0.2", "-q", &peer]);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run_quietly(&argv);
+    }
+
+    /// `xdp-loader load -m native veth1 ... -n xdp_plain` (xdp-tools), shown or not; the
+    /// guard unloads what it attached (and any libxdp dispatcher pins) when the case ends.
+    fn xdp_loader_plain(&self, s: &mut Session, shown: bool) -> XdpLoaderGuard {
+        let guard = XdpLoaderGuard {
+            xdp_ns: self.net.xdp_ns.clone(),
+            interface: self.net.xdp_if.clone(),
+        };
+        let object = "loader/tests/fixtures/xdp_variants.elf";
+        let argv = [
+            "load",
+            "-m",
+            "native",
+            &self.net.xdp_if,
+            object,
+            "-n",
+            "xdp_plain",
+        ];
+        let mut quiet = Session::new();
+        let session = if shown { s } else { &mut quiet };
+        session.xdp_loader(
+            &self.net.xdp_ns,
+            &format!("$ sudo xdp-loader load -m native veth1 {object} -n xdp_plain"),
+            &argv,
+        );
+        assert_eq!(
+            session.last_status, 0,
+            "xdp-loader load failed:\n{}",
+            session.text
+        );
+        guard
+    }
+}
+
+impl Session {
+    /// `xdp-loader ARGS` in the namespace `netns`, recorded as `shown`. xdp-loader holds a
+    /// machine-wide lock file (/run/xdp-loader.lck) while it works and gives up at once
+    /// when another run holds it, so a run that met the lock is tried again (bounded).
+    fn xdp_loader(&mut self, netns: &str, shown: &str, args: &[&str]) {
+        let output = xdp_loader_output(netns, args);
+        self.text.push_str(shown);
+        self.text.push('\n');
+        self.text.push_str(&String::from_utf8_lossy(&output.stdout));
+        self.text.push_str(&String::from_utf8_lossy(&output.stderr));
+        if !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+        self.last_status = output.status.code().unwrap_or(-1);
+    }
+}
+
+fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
+    let mut tries = 0;
+    loop {
+        let output = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{netns}"))
+            .arg("xdp-loader")
+            .args(args)
+            .current_dir(repo_root())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run xdp-loader: {error}"));
+        let said = String::from_utf8_lossy(&output.stderr).to_lowercase();
+        tries += 1;
+        if output.status.success() || !said.contains("lock") || tries == 200 {
+            return output;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+/// Takes off what xdp-loader attached in the test's namespace, with xdp-loader itself, so
+/// that libxdp removes the dispatcher pins it may have made under /sys/fs/bpf/xdp (and
+/// only those). Dropped before the TestNet, whose namespace it needs.
+struct XdpLoaderGuard {
+    xdp_ns: String,
+    interface: String,
+}
+
+impl Drop for XdpLoaderGuard {
+    fn drop(&mut self) {
+        let _ = xdp_loader_output(&self.xdp_ns, &["unload", "-a", &self.interface]);
+    }
+}
+
+/// An empty directory of the test's own in the temporary directory, removed on `Drop`.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("xdpt-ops-{}-{id}-{tag}", std::process::id()));
+        std::fs::create_dir(&path)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
+        TempDir { path }
+    }
+
+    fn as_str(&self) -> &str {
+        path_str(&self.path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Runs `argv` from the repository root, unrecorded; it must succeed.
+fn run_quietly(argv: &[&str]) {
+    Session::new().quietly(argv);
+}
+
+/// What changes between runs in this doc's other tools' output: ids in jq's indented
+/// JSON and bpftool's, ping's round-trip times, the ID column of `xdp-loader status`.
+fn ops_mask(line: &str) -> String {
+    if line.starts_with("rtt ") {
+        return line
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+            .collect::<String>();
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // xdp-loader status: `veth1   xdp_plain   native   4024 614b434cd8324ecc`; its
+    // columns are padded for the real interface name, so spaces are not compared.
+    if words.len() == 5 && words[0] == "veth1" && words[4].len() == 16 {
+        return format!("{} {} {} N {}", words[0], words[1], words[2], words[4]);
+    }
+    let mut out = line.to_string();
+    for key in [
+        "\"id\": ",
+        "\"link_id\": ",
+        "\"map_id\": ",
+        "\"program_id\": ",
+        "\"ifindex\": ",
+        "\"value\": ",
+        "xdp  prog ",
+        "@if",
+    ] {
+        out = mask_number_after(&out, key);
+    }
+    out
+}
+
+/// `KEY123` becomes `KEYN`, wherever KEY is followed by a number.
+fn mask_number_after(line: &str, key: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(key) {
+        let after = &rest[at + key.len()..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        out.push_str(&rest[..at + key.len()]);
+        if digits > 0 {
+            out.push('N');
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
