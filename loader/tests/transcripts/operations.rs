@@ -182,7 +182,7 @@ pub const CASES: &[Case] = &[
                 ],
             );
             ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
-            s.cmd_in(
+            s.cmd_in_retrying(
                 net,
                 "$ ip link show dev veth1",
                 &["ip", "link", "show", "dev", &net.xdp_if],
@@ -499,7 +499,7 @@ impl Ops {
 
     /// A shell command line in the XDP namespace.
     fn shell(&self, s: &mut Session, shown: &str, script: &str) {
-        s.cmd_in(&self.net, shown, &["sh", "-c", script]);
+        s.cmd_in_retrying(&self.net, shown, &["sh", "-c", script]);
     }
 
     fn statswatch(&self, s: &mut Session) {
@@ -565,6 +565,25 @@ impl Session {
     /// when another run holds it, so a run that met the lock is tried again (bounded).
     fn xdp_loader(&mut self, netns: &str, shown: &str, args: &[&str]) {
         let output = xdp_loader_output(netns, args);
+        self.record(shown, &output);
+    }
+
+    /// `ARGV` in the TestNet's XDP namespace, for `ip link show`: to name the peer's
+    /// namespace, ip asks the kernel about every name in /run/netns, and one that another
+    /// test is deleting at that moment makes it print "Peer netns reference is invalid"
+    /// besides the real output. Such a run is tried again (bounded).
+    fn cmd_in_retrying(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
+        let netns = format!("--net=/run/netns/{}", net.xdp_ns);
+        let mut all = vec!["nsenter", netns.as_str()];
+        all.extend_from_slice(argv);
+        let output = run_retrying(&all, |output| {
+            stderr_says(output, "Peer netns reference is invalid")
+        });
+        self.record(shown, &output);
+    }
+
+    /// Records `shown` and the output, as `cmd` does.
+    fn record(&mut self, shown: &str, output: &std::process::Output) {
         self.text.push_str(shown);
         self.text.push('\n');
         self.text.push_str(&String::from_utf8_lossy(&output.stdout));
@@ -577,18 +596,35 @@ impl Session {
 }
 
 fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
+    let netns = format!("--net=/run/netns/{netns}");
+    let mut argv = vec!["nsenter", netns.as_str(), "xdp-loader"];
+    argv.extend_from_slice(args);
+    run_retrying(&argv, |output| {
+        !output.status.success() && stderr_says(output, "lock")
+    })
+}
+
+fn stderr_says(output: &std::process::Output, words: &str) -> bool {
+    String::from_utf8_lossy(&output.stderr)
+        .to_lowercase()
+        .contains(&words.to_lowercase())
+}
+
+/// Runs `argv` from the repository root again while `transient` says its run met another
+/// process's doing, at most 200 times, 25 ms apart.
+fn run_retrying(
+    argv: &[&str],
+    transient: impl Fn(&std::process::Output) -> bool,
+) -> std::process::Output {
     let mut tries = 0;
     loop {
-        let output = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{netns}"))
-            .arg("xdp-loader")
-            .args(args)
+        let output = Command::new(argv[0])
+            .args(&argv[1..])
             .current_dir(repo_root())
             .output()
-            .unwrap_or_else(|error| panic!("cannot run xdp-loader: {error}"));
-        let said = String::from_utf8_lossy(&output.stderr).to_lowercase();
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
         tries += 1;
-        if output.status.success() || !said.contains("lock") || tries == 200 {
+        if !transient(&output) || tries == 200 {
             return output;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
