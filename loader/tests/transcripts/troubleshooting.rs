@@ -179,6 +179,32 @@ pub const CASES: &[Case] = &[
         },
     },
     Case {
+        name: "bpffs-mounted-by-loader",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        mask: no_mask,
+        run: |s| {
+            // A private mount namespace: the umount and the loader's fresh bpffs (with
+            // everything pinned in it) stay there and go away with it. The name is
+            // unique all the same.
+            support::ensure_bpffs();
+            let demo = format!("/sys/fs/bpf/xdpt-{}-demo", std::process::id());
+            s.name(demo.clone(), "/sys/fs/bpf/demo");
+            let script = format!(
+                "umount /sys/fs/bpf && {} -file kern/xdp.elf -load-only -pin-path {demo} && findmnt /sys/fs/bpf",
+                xdploader()
+            );
+            s.cmd(
+                "$ sudo unshare --mount --propagation private sh -c 'umount /sys/fs/bpf && xdploader -file kern/xdp.elf -load-only -pin-path /sys/fs/bpf/demo && findmnt /sys/fs/bpf'",
+                &["unshare", "--mount", "--propagation", "private", "sh", "-c", &script],
+            );
+            assert_eq!(s.last_status, 0, "the private-namespace load failed");
+        },
+    },
+    Case {
         name: "pin-of-another-shape",
         doc: "docs/troubleshooting.md",
         needs: Needs::Root,
@@ -298,8 +324,19 @@ pub const CASES: &[Case] = &[
             trouble_load(s, "spin");
         },
     },
-    // docs/troubleshooting.md's trouble_long_loop.elf block is not checked: the verifier
-    // takes about 8 s over it and its saved log is ~100 MB.
+    Case {
+        name: "trouble-long-loop",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        mask: no_mask,
+        // The verifier takes about 8 s over it; trouble_load removes the ~100 MB log.
+        run: |s| {
+            trouble_load(s, "long_loop");
+        },
+    },
     Case {
         name: "trouble-fixed",
         doc: "docs/troubleshooting.md",
@@ -319,6 +356,61 @@ pub const CASES: &[Case] = &[
                 s.text.replace_range(before..end, "");
                 s.quietly(&["rm", "-r", dir.as_str()]);
             }
+        },
+    },
+    Case {
+        name: "native-mode-mtu-9000",
+        doc: "docs/troubleshooting.md",
+        needs: Needs::Root,
+        from: None,
+        skip: &[],
+        mask_counters: false,
+        mask: no_mask,
+        run: |s| {
+            // start.sh's network: MTU 9000 on both ends, kern/xdp.elf in generic mode.
+            let net = TestNet::new();
+            s.net_names(&net);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            s.quietly(&[
+                "ip",
+                "-n",
+                &net.xdp_ns,
+                "link",
+                "set",
+                "dev",
+                &net.xdp_if,
+                "mtu",
+                "9000",
+            ]);
+            s.quietly(&[
+                "ip",
+                "-n",
+                &net.sender_ns,
+                "link",
+                "set",
+                "dev",
+                &net.sender_if,
+                "mtu",
+                "9000",
+            ]);
+            s.quietly_owned(&with_netns(&net, &load_args(&net, &pin_dir, &[])));
+            let argv = load_args(&net, &pin_dir, &["-mode", "drv"]);
+            s.cmd_in(
+                &net,
+                "$ sudo xdploader -file kern/xdp.elf -i veth1 -mode drv",
+                &argv,
+            );
+            s.echo_status();
+            let status = format!(
+                "{} -status -i {} -pin-path {pin_dir} | head -1",
+                xdploader(),
+                net.xdp_if
+            );
+            s.cmd_in(
+                &net,
+                "$ sudo xdploader -status -i veth1 | head -1",
+                &["sh", "-c", &status],
+            );
         },
     },
     Case {
@@ -383,6 +475,9 @@ root_transcripts! {
     transcript_trouble_null_array => "trouble-null-array",
     transcript_trouble_spin => "trouble-spin",
     transcript_trouble_fixed => "trouble-fixed",
+    transcript_trouble_long_loop => "trouble-long-loop",
+    transcript_bpffs_mounted_by_loader => "bpffs-mounted-by-loader",
+    transcript_native_mode_mtu_9000 => "native-mode-mtu-9000",
     transcript_another_program_attached => "another-program-attached",
 }
 
