@@ -90,6 +90,8 @@ pub enum LoadError {
         name: String,
         error: SysError,
     },
+    /// The interfaces of this network namespace cannot be listed (`-status`, `-detach` without `-i`).
+    ListInterfaces(SysError),
     Attach {
         interface: String,
         mode: &'static str,
@@ -161,6 +163,7 @@ impl LoadError {
             | LoadError::PinConflict { .. }
             | LoadError::Bpffs { .. }
             | LoadError::Interface { .. }
+            | LoadError::ListInterfaces(_)
             | LoadError::NotOurs { .. }
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
@@ -291,6 +294,11 @@ impl fmt::Display for LoadError {
                 f,
                 "the pin directory {} is not usable: {reason}",
                 path.display()
+            ),
+            LoadError::ListInterfaces(error) => write!(
+                f,
+                "cannot list the interfaces of this network namespace ({}); name them with -i",
+                error.errno.desc()
             ),
             LoadError::Interface { name, error } => write!(
                 f,

@@ -397,8 +397,12 @@ fn mask_line(line: &str, mask_counters: bool) -> String {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
+        let prefix: String = chars[..i].iter().collect();
+        // "veth1@if23": a number glued to a word counts when the word is a volatile one.
         let starts_number = c.is_ascii_digit()
-            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_'));
+            && (i == 0
+                || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_')
+                || VOLATILE_AFTER.iter().any(|word| prefix.ends_with(word)));
         if !starts_number {
             out.push(c);
             i += 1;
@@ -416,9 +420,12 @@ fn mask_line(line: &str, mask_counters: bool) -> String {
                 k += 1;
             }
         }
-        let prefix: String = chars[..i].iter().collect();
         let suffix: String = chars[k..].iter().collect();
-        let volatile = VOLATILE_AFTER.iter().any(|word| prefix.ends_with(word))
+        // JSON keys as `jq .` prints them: `"id": 4006`.
+        let key = prefix.trim_end();
+        let volatile = VOLATILE_AFTER
+            .iter()
+            .any(|word| prefix.ends_with(word) || (word.ends_with(':') && key.ends_with(word)))
             // "24: veth1@if23", "138: percpu_array": ids and ifindexes at the start of a line.
             || (prefix.trim().is_empty() && suffix.starts_with(": "))
             // /tmp/xdploader-verifier-NAME-PID.log
@@ -662,6 +669,8 @@ fn masking_hides_what_changes_between_runs() {
         lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-19899.log) ---"),
         lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-4.log) ---")
     );
+    assert_eq!(lines("3: veth1@if23: <BROADCAST"), lines("7: veth1@if6: <BROADCAST"));
+    assert_eq!(lines("    \"id\": 4006,"), lines("    \"id\": 12,"));
     assert_eq!(
         lines("veth1 (ifindex 40): xdp_skeleton (id 4033), drv mode, attached via BPF link 112"),
         lines("veth1 (ifindex 7): xdp_skeleton (id 1), drv mode, attached via BPF link 9")

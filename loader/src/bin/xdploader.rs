@@ -713,23 +713,12 @@ fn attach_all<'a>(
 
 /// The interfaces `-i` names, or all of them.
 fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
-    let names: Vec<String> = if args.interfaces.is_empty() {
-        let mut all: Vec<String> = std::fs::read_dir("/sys/class/net")
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        all.sort();
-        all
-    } else {
-        args.interfaces.clone()
-    };
-    names
-        .into_iter()
-        .map(|name| load::interface_index(&name).map(|index| (name, index)))
+    if args.interfaces.is_empty() {
+        return sys::iface::interfaces().map_err(LoadError::ListInterfaces);
+    }
+    args.interfaces
+        .iter()
+        .map(|name| load::interface_index(name).map(|index| (name.clone(), index)))
         .collect()
 }
 
