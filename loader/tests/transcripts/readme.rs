@@ -56,9 +56,331 @@ pub const CASES: &[Case] = &[
             );
         },
     },
+    Case {
+        name: "ip-show-veth1",
+        doc: "README.md",
+        mask: mask_ip_link,
+        run: |s| {
+            let net = TestNet::new();
+            demo_names(s, &net);
+            demo_setup(s, &net);
+            s.ip_in(
+                &net,
+                "$ ip a show dev veth1",
+                &["ip", "a", "show", "dev", &net.xdp_if],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "ping-demo",
+        doc: "README.md",
+        mask: mask_ping,
+        run: |s| {
+            let net = TestNet::new();
+            demo_names(s, &net);
+            demo_setup(s, &net);
+            // From the XDP side toward its peer, as the doc pings from veth1 to veth2:
+            // five echo requests, one a second, bounded by -c and -w.
+            let peer = support::SENDER_IP.to_string();
+            s.cmd_in(
+                &net,
+                "$ ping 10.2.2.2 -c 5",
+                &["ping", &peer, "-c", "5", "-w", "15"],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "bpftool-cross-check",
+        doc: "README.md",
+        mask: mask_bpftool,
+        run: |s| {
+            let net = TestNet::new();
+            demo_names(s, &net);
+            demo_setup(s, &net);
+            // Five echo replies, all received on CPU 0: the ping runs there, and so
+            // does the softirq that carries its requests and the replies through veth.
+            s.quietly(&[
+                "taskset",
+                "-c",
+                "0",
+                "nsenter",
+                &format!("--net=/run/netns/{}", net.xdp_ns),
+                "ping",
+                "-q",
+                "-c",
+                "5",
+                "-i",
+                "0.2",
+                "-w",
+                "10",
+                &support::SENDER_IP.to_string(),
+            ]);
+            let (_, entry) = net.attached().expect("xdp_skeleton attached");
+            let pin = |name: &str| path_str(&net.pin(name)).to_string();
+            let prog = |s: &mut Session, id: u64| {
+                s.cmd(
+                    &format!("$ sudo bpftool prog show id {id}"),
+                    &["bpftool", "prog", "show", "id", &id.to_string()],
+                );
+            };
+            prog(s, entry);
+            let tail_call = map_id_named(entry, "tail_call");
+            s.cmd(
+                &format!("$ sudo bpftool map show id {tail_call}"),
+                &["bpftool", "map", "show", "id", &tail_call.to_string()],
+            );
+            for name in ["jmp_map", "stats_map", "if_redirect"] {
+                s.cmd(
+                    &format!("$ sudo bpftool map show pinned /sys/fs/bpf/{name}"),
+                    &["bpftool", "map", "show", "pinned", &pin(name)],
+                );
+            }
+            s.cmd(
+                "$ sudo bpftool map dump pinned /sys/fs/bpf/jmp_map",
+                &["bpftool", "map", "dump", "pinned", &pin("jmp_map")],
+            );
+            for id in slot_programs(&pin("jmp_map")) {
+                prog(s, id);
+            }
+            s.cmd(
+                "$ sudo bpftool map lookup pinned /sys/fs/bpf/stats_map key 2 0 0 0",
+                &[
+                    "bpftool",
+                    "map",
+                    "lookup",
+                    "pinned",
+                    &pin("stats_map"),
+                    "key",
+                    "2",
+                    "0",
+                    "0",
+                    "0",
+                ],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "run-pcap",
+        doc: "README.md",
+        mask: mask_run_padding,
+        run: |s| {
+            let dir = support::PinDir::new("try");
+            let out = support::TempFile::new("passed.pcap", b"");
+            s.name(dir.as_str(), "/sys/fs/bpf/try");
+            s.name(out.as_str(), "passed.pcap");
+            s.cmd(
+                "$ sudo xdploader -file kern/xdp.elf -run xdp_skeleton -pcap kern/exercises/packets.pcap -pin-path /sys/fs/bpf/try -repeat 1000 -out passed.pcap",
+                &[
+                    xdploader(),
+                    "-file",
+                    "kern/xdp.elf",
+                    "-run",
+                    "xdp_skeleton",
+                    "-pcap",
+                    "kern/exercises/packets.pcap",
+                    "-pin-path",
+                    dir.as_str(),
+                    "-repeat",
+                    "1000",
+                    "-out",
+                    out.as_str(),
+                ],
+            );
+            s.cmd(
+                "$ sudo statswatch -file /sys/fs/bpf/try/stats_map",
+                &[statswatch(), "-file", path_str(&dir.join("stats_map"))],
+            );
+        },
+        ..Case::BASE
+    },
 ];
 
 root_transcripts! {
     transcript_start_load => "start-load",
     transcript_statswatch_demo => "statswatch-demo",
+    transcript_ip_show_veth1 => "ip-show-veth1",
+    transcript_ping_demo => "ping-demo",
+    transcript_bpftool_cross_check => "bpftool-cross-check",
+    transcript_run_pcap => "run-pcap",
+}
+
+/// What `ip` prints on stderr when another test deletes its namespace while this `ip`
+/// looks up the names of all of them (for `link-netns NAME`): machine-wide, not ours.
+const NETNS_RACE: &str = "Error: Peer netns reference is invalid.";
+
+impl Session {
+    /// `cmd_in` for an `ip` command, without the lines of [`NETNS_RACE`].
+    fn ip_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
+        let before = self.text.len();
+        self.cmd_in(net, shown, argv);
+        let output: String = self.text[before..]
+            .lines()
+            .filter(|line| *line != NETNS_RACE)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        self.text.truncate(before);
+        self.text.push_str(&output);
+    }
+}
+
+/// The doc's names for a TestNet as start.sh builds it: veth1 (10.2.2.1) facing veth2
+/// (10.2.2.2) in the namespace `xdp`.
+fn demo_names(s: &mut Session, net: &TestNet) {
+    s.net_names(net);
+    s.name(net.sender_ns.clone(), "xdp");
+    s.name(support::XDP_SIDE_IP.to_string(), "10.2.2.1");
+    s.name(support::SENDER_IP.to_string(), "10.2.2.2");
+}
+
+/// What scripts/start.sh does that the doc's later blocks show: MTU 9000 on both ends,
+/// then `xdploader -file kern/xdp.elf -i veth1` (generic mode, maps pinned).
+fn demo_setup(s: &Session, net: &TestNet) {
+    s.quietly(&[
+        "ip",
+        "-n",
+        &net.xdp_ns,
+        "link",
+        "set",
+        "dev",
+        &net.xdp_if,
+        "mtu",
+        "9000",
+    ]);
+    s.quietly(&[
+        "ip",
+        "-n",
+        &net.sender_ns,
+        "link",
+        "set",
+        "dev",
+        &net.sender_if,
+        "mtu",
+        "9000",
+    ]);
+    net.load_ok();
+}
+
+/// The program ids in the slots of a pinned prog array, by slot.
+fn slot_programs(pin: &str) -> Vec<u64> {
+    let out = support::run_ok("bpftool", &["-j", "map", "dump", "pinned", pin]);
+    let entries = support::json(&out);
+    let mut slots: Vec<(u64, u64)> = entries
+        .as_array()
+        .expect("array of entries")
+        .iter()
+        .map(|entry| (le_u64(&entry["key"]), le_u64(&entry["value"])))
+        .collect();
+    slots.sort();
+    slots.into_iter().map(|(_, id)| id).collect()
+}
+
+/// A little-endian number from bpftool's `["0x01", "0x00", ...]`.
+fn le_u64(bytes: &serde_json::Value) -> u64 {
+    bytes
+        .as_array()
+        .expect("hex bytes")
+        .iter()
+        .rev()
+        .fold(0, |total, byte| {
+            let text = byte.as_str().expect("hex byte");
+            total << 8 | u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex")
+        })
+}
+
+/// The id of the map called `name` that program `prog` uses.
+fn map_id_named(prog: u64, name: &str) -> u64 {
+    let info = support::json(&support::run_ok(
+        "bpftool",
+        &["-j", "prog", "show", "id", &prog.to_string()],
+    ));
+    info["map_ids"]
+        .as_array()
+        .expect("map_ids")
+        .iter()
+        .map(|id| id.as_u64().expect("map id"))
+        .find(|id| {
+            let map = support::json(&support::run_ok(
+                "bpftool",
+                &["-j", "map", "show", "id", &id.to_string()],
+            ));
+            map["name"] == name
+        })
+        .unwrap_or_else(|| panic!("program {prog} uses no map {name}"))
+}
+
+/// -run's rows after the common mask: the padding before the masked time (`N`) is as
+/// wide as the time was (`    31` against `   104`), so it is made one space.
+fn mask_run_padding(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() == 5 && words[3].starts_with("XDP_") && words[4] == "N" {
+        let head = line.trim_end().strip_suffix('N').unwrap_or(line).trim_end();
+        return format!("{head} N");
+    }
+    line.to_string()
+}
+
+/// MAC addresses (the TestNet's are not start.sh's).
+fn mask_macs(line: &str) -> String {
+    line.split(' ')
+        .map(|word| {
+            let parts: Vec<&str> = word.split(':').collect();
+            let mac = parts.len() == 6
+                && parts
+                    .iter()
+                    .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+            if mac && word != "ff:ff:ff:ff:ff:ff" {
+                "MAC".to_string()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// ping's round-trip summary (`rtt min/avg/max/mdev = 0.057/0.082/0.177/0.047 ms`).
+fn mask_ping(line: &str) -> String {
+    match line.split_once(" = ") {
+        Some((head, _)) if head.starts_with("rtt ") => format!("{head} = N ms"),
+        _ => line.to_string(),
+    }
+}
+
+/// `ip a`'s line: MAC addresses (the TestNet's are not start.sh's) and the peer's
+/// ifindex after `@if` (the common mask leaves it: `f` comes right before it).
+fn mask_ip_link(line: &str) -> String {
+    let line = mask_macs(line);
+    match line.find("@if") {
+        Some(at) => {
+            let digits = line[at + 3..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(line.len() - at - 3);
+            format!("{}@ifN{}", &line[..at], &line[at + 3 + digits..])
+        }
+        None => line,
+    }
+}
+
+/// bpftool's ids beyond the common mask: a program's `map_ids`, the program ids that
+/// `map dump` shows in a prog array's slots, and `loaded_at`.
+fn mask_bpftool(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let indent = &line[..line.len() - trimmed.len()];
+    if let Some(at) = line.find("map_ids ") {
+        let ids = line[at + 8..].split(',').map(|_| "N").collect::<Vec<_>>();
+        return format!("{}map_ids {}", &line[..at], ids.join(","));
+    }
+    if let Some(rest) = trimmed.strip_prefix("loaded_at ") {
+        let uid = rest.find("  ").map_or("", |at| &rest[at..]);
+        return format!("{indent}loaded_at TIME{uid}");
+    }
+    if let Some(value) = trimmed.strip_prefix("\"value\": ") {
+        if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
+            return format!("{indent}\"value\": N");
+        }
+    }
+    line.to_string()
 }
