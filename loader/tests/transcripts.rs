@@ -453,8 +453,9 @@ fn mask_run_table(line: &str) -> String {
         && words[3].starts_with("XDP_")
         && words[4].parse::<u64>().is_ok()
     {
+        // The column's padding depends on how many digits the timing had.
         let cut = line.trim_end().len() - words[4].len();
-        return format!("{}N", &line[..cut]);
+        return format!("{} N", line[..cut].trim_end());
     }
     line.to_string()
 }
