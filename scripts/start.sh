@@ -11,6 +11,11 @@
 #   XDPLOADER   loader binary   (default: <repo>/target/release/xdploader)
 #   XDP_OBJECT  eBPF object     (default: <repo>/kern/xdp.elf)
 #   XDP_IFACE   interface(s) to attach to, comma-separated (default: veth1)
+#   XDP_NETNS, XDP_HOST_VETH, XDP_NS_VETH, XDP_HOST_ADDR, XDP_NS_ADDR
+#               the namespace, the veth pair and its addresses (default: xdp,
+#               veth1, veth2, 10.2.2.1/24, 10.2.2.2/24)
+#   XDP_PIN_PATH pin directory, passed to the loader as -pin-path (default:
+#               the loader's, /sys/fs/bpf)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -21,6 +26,10 @@ require_root
 loader="${XDPLOADER:-$XDP_REPO_ROOT/target/release/xdploader}"
 object="${XDP_OBJECT:-$XDP_REPO_ROOT/kern/xdp.elf}"
 ifaces="${XDP_IFACE:-$XDP_HOST_VETH}"
+pin_args=()
+if [ -n "$XDP_PIN_PATH" ]; then
+    pin_args=(-pin-path "$XDP_PIN_PATH")
+fi
 
 [ -x "$loader" ] || die "loader '$loader' is missing or not executable: build it with 'cargo build --release' (or run scripts/demo.sh)." 1
 [ -r "$object" ] || die "eBPF object '$object' is missing: build it with 'make -C kern' (or run scripts/demo.sh)." 1
@@ -60,9 +69,9 @@ done
 [ "$peer_in_netns" = yes ] || ip link set "$XDP_NS_VETH" netns "$XDP_NETNS"
 
 # Settings: re-applied on every run (all of these are idempotent).
-ip addr replace 10.2.2.1/24 dev "$XDP_HOST_VETH"
+ip addr replace "$XDP_HOST_ADDR" dev "$XDP_HOST_VETH"
 ip link set dev "$XDP_HOST_VETH" up addr 52:54:27:27:27:25
-ip netns exec "$XDP_NETNS" ip addr replace 10.2.2.2/24 dev "$XDP_NS_VETH"
+ip netns exec "$XDP_NETNS" ip addr replace "$XDP_NS_ADDR" dev "$XDP_NS_VETH"
 ip netns exec "$XDP_NETNS" ip link set dev "$XDP_NS_VETH" up addr 52:54:27:27:27:26
 ip link set dev "$XDP_HOST_VETH" mtu 9000
 ip netns exec "$XDP_NETNS" ip link set dev "$XDP_NS_VETH" mtu 9000
@@ -92,4 +101,4 @@ ensure_bpffs
 
 # A second run reloads: the loader swaps the attached program in place and
 # reuses the pinned maps, so the counters go on.
-"$loader" -file "$object" -i "$ifaces"
+"$loader" -file "$object" -i "$ifaces" "${pin_args[@]}"
