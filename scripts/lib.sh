@@ -20,7 +20,7 @@ done
 unset dir
 export PATH
 
-# The test namespace, interfaces and addresses, as in the original start.sh
+# The test namespace and interfaces, as in the original start.sh
 # (used by the scripts that source this file). Each can be overridden from the
 # environment (the tests run start.sh and stop.sh with names of their own);
 # the defaults are the ones the docs show.
@@ -30,10 +30,6 @@ XDP_NETNS="${XDP_NETNS:-xdp}"
 XDP_HOST_VETH="${XDP_HOST_VETH:-veth1}"
 # shellcheck disable=SC2034
 XDP_NS_VETH="${XDP_NS_VETH:-veth2}"
-# shellcheck disable=SC2034
-XDP_HOST_ADDR="${XDP_HOST_ADDR:-10.2.2.1/24}"
-# shellcheck disable=SC2034
-XDP_NS_ADDR="${XDP_NS_ADDR:-10.2.2.2/24}"
 XDP_BPFFS=/sys/fs/bpf
 # Where the loader pins its maps: empty means its default, $XDP_BPFFS; when
 # set, start.sh passes it to the loader as -pin-path and stop.sh removes the

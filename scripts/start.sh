@@ -11,9 +11,8 @@
 #   XDPLOADER   loader binary   (default: <repo>/target/release/xdploader)
 #   XDP_OBJECT  eBPF object     (default: <repo>/kern/xdp.elf)
 #   XDP_IFACE   interface(s) to attach to, comma-separated (default: veth1)
-#   XDP_NETNS, XDP_HOST_VETH, XDP_NS_VETH, XDP_HOST_ADDR, XDP_NS_ADDR
-#               the namespace, the veth pair and its addresses (default: xdp,
-#               veth1, veth2, 10.2.2.1/24, 10.2.2.2/24)
+#   XDP_NETNS, XDP_HOST_VETH, XDP_NS_VETH
+#               the namespace and the veth pair (default: xdp, veth1, veth2)
 #   XDP_PIN_PATH pin directory, passed to the loader as -pin-path (default:
 #               the loader's, /sys/fs/bpf)
 set -euo pipefail
@@ -69,9 +68,9 @@ done
 [ "$peer_in_netns" = yes ] || ip link set "$XDP_NS_VETH" netns "$XDP_NETNS"
 
 # Settings: re-applied on every run (all of these are idempotent).
-ip addr replace "$XDP_HOST_ADDR" dev "$XDP_HOST_VETH"
+ip addr replace 10.2.2.1/24 dev "$XDP_HOST_VETH"
 ip link set dev "$XDP_HOST_VETH" up addr 52:54:27:27:27:25
-ip netns exec "$XDP_NETNS" ip addr replace "$XDP_NS_ADDR" dev "$XDP_NS_VETH"
+ip netns exec "$XDP_NETNS" ip addr replace 10.2.2.2/24 dev "$XDP_NS_VETH"
 ip netns exec "$XDP_NETNS" ip link set dev "$XDP_NS_VETH" up addr 52:54:27:27:27:26
 ip link set dev "$XDP_HOST_VETH" mtu 9000
 ip netns exec "$XDP_NETNS" ip link set dev "$XDP_NS_VETH" mtu 9000
