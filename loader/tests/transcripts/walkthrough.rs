@@ -39,7 +39,12 @@ pub const CASES: &[Case] = &[
             s.cmd("$ mkdir /tmp/nocheck", &["mkdir", &dir.path]);
             s.cmd(
                 "$ cp kern/xdp.c kern/parsing.h /tmp/nocheck/",
-                &["cp", "kern/xdp.c", "kern/parsing.h", &format!("{}/", dir.path)],
+                &[
+                    "cp",
+                    "kern/xdp.c",
+                    "kern/parsing.h",
+                    &format!("{}/", dir.path),
+                ],
             );
             nocheck_build(s, &dir, "65,66");
             let before = s.text.len();
@@ -196,9 +201,17 @@ pub const CASES: &[Case] = &[
             let demo = Demo::start(s);
             demo.ping_quietly(5);
             demo.empty_slot_1(s);
-            demo.ping(s, "$ ping -c 3 -i 0.2 -q 10.2.2.2", &["-c", "3", "-i", "0.2", "-q"]);
+            demo.ping(
+                s,
+                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
+                &["-c", "3", "-i", "0.2", "-q"],
+            );
             demo.statswatch(s, "$ sudo statswatch", &[]);
-            demo.status(s, "$ sudo xdploader -status -i veth1 | head -3", " | head -3");
+            demo.status(
+                s,
+                "$ sudo xdploader -status -i veth1 | head -3",
+                " | head -3",
+            );
         },
         ..WALK
     },
@@ -211,8 +224,17 @@ pub const CASES: &[Case] = &[
             let mut quiet = Session::new();
             demo.empty_slot_1(&mut quiet);
             demo.ping_quietly(3);
-            demo.load(s, "$ sudo xdploader -file kern/xdp.elf -i veth1", "kern/xdp.elf", &[]);
-            demo.ping(s, "$ ping -c 3 -i 0.2 -q 10.2.2.2", &["-c", "3", "-i", "0.2", "-q"]);
+            demo.load(
+                s,
+                "$ sudo xdploader -file kern/xdp.elf -i veth1",
+                "kern/xdp.elf",
+                &[],
+            );
+            demo.ping(
+                s,
+                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
+                &["-c", "3", "-i", "0.2", "-q"],
+            );
             demo.statswatch(s, "$ sudo statswatch", &[]);
         },
         ..WALK
@@ -291,7 +313,10 @@ pub const CASES: &[Case] = &[
                         "1000",
                     ],
                 );
-                s.cmd("$ sudo rm -r /sys/fs/bpf/walk", &["rm", "-r", pins.as_str()]);
+                s.cmd(
+                    "$ sudo rm -r /sys/fs/bpf/walk",
+                    &["rm", "-r", pins.as_str()],
+                );
             }
         },
         ..WALK
@@ -357,8 +382,16 @@ pub const CASES: &[Case] = &[
                 "$ ip link show dev veth1",
                 &["ip", "link", "show", "dev", &demo.host_veth],
             );
-            demo.status(s, "$ sudo xdploader -status -i veth1 | head -1", " | head -1");
-            demo.ping(s, "$ ping -c 3 -i 0.2 -q 10.2.2.2", &["-c", "3", "-i", "0.2", "-q"]);
+            demo.status(
+                s,
+                "$ sudo xdploader -status -i veth1 | head -1",
+                " | head -1",
+            );
+            demo.ping(
+                s,
+                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
+                &["-c", "3", "-i", "0.2", "-q"],
+            );
             demo.statswatch(s, "$ sudo statswatch", &[]);
         },
         ..WALK
@@ -845,8 +878,7 @@ impl Drop for TraceInstance {
 
 /// The ```python block of the walkthrough that writes udp.pcap.
 fn udp_pcap_python() -> String {
-    let text =
-        std::fs::read_to_string(repo_root().join("docs/walkthrough.md")).expect("read doc");
+    let text = std::fs::read_to_string(repo_root().join("docs/walkthrough.md")).expect("read doc");
     let start = text.find("```python\n").expect("a ```python block") + "```python\n".len();
     let end = start + text[start..].find("```").expect("end of the python block");
     text[start..end].to_string()
