@@ -20,15 +20,22 @@ done
 unset dir
 export PATH
 
-# The test namespace and interfaces, as in the original start.sh (used by the
-# scripts that source this file).
+# The test namespace and interfaces, as in the original start.sh
+# (used by the scripts that source this file). Each can be overridden from the
+# environment (the tests run start.sh and stop.sh with names of their own);
+# the defaults are the ones the docs show.
 # shellcheck disable=SC2034
-XDP_NETNS=xdp
+XDP_NETNS="${XDP_NETNS:-xdp}"
 # shellcheck disable=SC2034
-XDP_HOST_VETH=veth1
+XDP_HOST_VETH="${XDP_HOST_VETH:-veth1}"
 # shellcheck disable=SC2034
-XDP_NS_VETH=veth2
+XDP_NS_VETH="${XDP_NS_VETH:-veth2}"
 XDP_BPFFS=/sys/fs/bpf
+# Where the loader pins its maps: empty means its default, $XDP_BPFFS; when
+# set, start.sh passes it to the loader as -pin-path and stop.sh removes the
+# pins from there.
+# shellcheck disable=SC2034
+XDP_PIN_PATH="${XDP_PIN_PATH:-}"
 # The maps the loader pins under $XDP_BPFFS (stop.sh removes them).
 # shellcheck disable=SC2034
 XDP_PINS=(stats_map jmp_map if_redirect link_veth1 proto_count)

@@ -11,6 +11,10 @@
 #   XDPLOADER   loader binary   (default: <repo>/target/release/xdploader)
 #   XDP_OBJECT  eBPF object     (default: <repo>/kern/xdp.elf)
 #   XDP_IFACE   interface(s) to attach to, comma-separated (default: veth1)
+#   XDP_NETNS, XDP_HOST_VETH, XDP_NS_VETH
+#               the namespace and the veth pair (default: xdp, veth1, veth2)
+#   XDP_PIN_PATH pin directory, passed to the loader as -pin-path (default:
+#               the loader's, /sys/fs/bpf)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -21,6 +25,10 @@ require_root
 loader="${XDPLOADER:-$XDP_REPO_ROOT/target/release/xdploader}"
 object="${XDP_OBJECT:-$XDP_REPO_ROOT/kern/xdp.elf}"
 ifaces="${XDP_IFACE:-$XDP_HOST_VETH}"
+pin_args=()
+if [ -n "$XDP_PIN_PATH" ]; then
+    pin_args=(-pin-path "$XDP_PIN_PATH")
+fi
 
 [ -x "$loader" ] || die "loader '$loader' is missing or not executable: build it with 'cargo build --release' (or run scripts/demo.sh)." 1
 [ -r "$object" ] || die "eBPF object '$object' is missing: build it with 'make -C kern' (or run scripts/demo.sh)." 1
@@ -92,4 +100,4 @@ ensure_bpffs
 
 # A second run reloads: the loader swaps the attached program in place and
 # reuses the pinned maps, so the counters go on.
-"$loader" -file "$object" -i "$ifaces"
+"$loader" -file "$object" -i "$ifaces" "${pin_args[@]}"

@@ -6,7 +6,8 @@
 # The sysctls start.sh set (rp_filter, socket buffer sizes) are left as they
 # are: their previous values are not recorded, and a reboot restores them.
 #
-# Environment: XDP_IFACE, as for start.sh (interfaces to detach, comma-separated).
+# Environment: XDP_IFACE, as for start.sh (interfaces to detach, comma-separated);
+# XDP_NETNS, XDP_HOST_VETH and XDP_PIN_PATH, as for start.sh (what to delete).
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -16,6 +17,7 @@ require_root
 
 ifaces="${XDP_IFACE:-$XDP_HOST_VETH}"
 IFS=, read -ra attached <<<"$ifaces"
+pins="${XDP_PIN_PATH:-$XDP_BPFFS}"
 
 set -x
 
@@ -32,5 +34,5 @@ if netns_exists "$XDP_NETNS"; then
 fi
 
 for pin in "${XDP_PINS[@]}"; do
-    rm -f "$XDP_BPFFS/$pin"
+    rm -f "$pins/$pin"
 done
