@@ -1352,19 +1352,7 @@ fn an_interface_deleted_while_loading() {
     }
     eprintln!("interface deleted while loading, exit codes by try: {outcomes:?}");
     // Take the surviving program off, drop every pin: nothing of these runs may remain.
-    run_ok(
-        "ip",
-        &[
-            "-n",
-            &net.xdp_ns,
-            "link",
-            "set",
-            "dev",
-            &net.xdp_if,
-            "xdpgeneric",
-            "off",
-        ],
-    );
+    net.link_set(&["xdpgeneric", "off"]);
     before_all.assert_unchanged("after the deleted-interface runs");
 }
 

@@ -16,7 +16,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[allow(unused_imports)]
 use support::{repo_root, require_root, statswatch, xdp_object, xdploader, TestNet};
@@ -148,14 +149,33 @@ impl Session {
         self.names.push((real.into(), doc.into()));
     }
 
-    /// Runs `argv` from the repository root and records `shown` and its output
-    /// (stdout, then stderr).
+    /// Runs `argv` from the repository root and records `shown` and its output.
     fn cmd(&mut self, shown: &str, argv: &[&str]) {
-        let output = Command::new(argv[0])
-            .args(&argv[1..])
-            .current_dir(repo_root())
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
+        let output = output_of(argv);
+        self.record(shown, &output);
+    }
+
+    /// Runs `argv` inside the TestNet's XDP namespace.
+    fn cmd_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
+        self.cmd(shown, &strs(&with_netns(net, argv)));
+    }
+
+    /// `cmd` for a command that runs `ip link show` (alone or in a pipeline): to name a
+    /// veth peer's namespace, ip asks the kernel about every name in /run/netns, and one
+    /// that another test is deleting at that moment makes it print [`NETNS_RACE`] besides
+    /// (or instead of) the real output. Such a run is tried again (bounded).
+    fn ip(&mut self, shown: &str, argv: &[&str]) {
+        let output = run_retrying(argv, |output| stderr_says(output, NETNS_RACE));
+        self.record(shown, &output);
+    }
+
+    /// `ip` inside the TestNet's XDP namespace.
+    fn ip_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
+        self.ip(shown, &strs(&with_netns(net, argv)));
+    }
+
+    /// Records `shown` and a command's output (stdout, then stderr) and exit status.
+    fn record(&mut self, shown: &str, output: &Output) {
         self.text.push_str(shown);
         self.text.push('\n');
         self.text.push_str(&String::from_utf8_lossy(&output.stdout));
@@ -164,30 +184,6 @@ impl Session {
             self.text.push('\n');
         }
         self.last_status = output.status.code().unwrap_or(-1);
-    }
-
-    /// Runs `argv` inside the TestNet's XDP namespace.
-    fn cmd_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
-        let netns = format!("--net=/run/netns/{}", net.xdp_ns);
-        let mut all = vec!["nsenter", netns.as_str()];
-        all.extend_from_slice(argv);
-        self.cmd(shown, &all);
-    }
-
-    /// Runs `argv` without recording it (setup the doc does not show, or shows elsewhere).
-    fn quietly(&self, argv: &[&str]) {
-        let output = Command::new(argv[0])
-            .args(&argv[1..])
-            .current_dir(repo_root())
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
-        assert!(
-            output.status.success(),
-            "{} failed: {}{}",
-            argv.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
     }
 
     fn echo_status(&mut self) {
@@ -224,6 +220,57 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
 
+fn strs<S: AsRef<str>>(argv: &[S]) -> Vec<&str> {
+    argv.iter().map(AsRef::as_ref).collect()
+}
+
+/// Runs `argv` from the repository root, whatever its exit status; panics only when it
+/// cannot be started.
+fn output_of(argv: &[&str]) -> Output {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]))
+}
+
+/// Runs `argv` without recording it (setup the doc does not show, or shows elsewhere);
+/// it must succeed.
+fn quietly(argv: &[&str]) {
+    let output = output_of(argv);
+    assert!(
+        output.status.success(),
+        "{} failed: {}{}",
+        argv.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What `ip` prints on stderr when another test deletes its namespace while this `ip`
+/// looks up the names of all of them (for `link-netns NAME`): machine-wide, not ours.
+const NETNS_RACE: &str = "Error: Peer netns reference is invalid.";
+
+fn stderr_says(output: &Output, words: &str) -> bool {
+    String::from_utf8_lossy(&output.stderr)
+        .to_lowercase()
+        .contains(&words.to_lowercase())
+}
+
+/// Runs `argv` from the repository root again while `transient` says its run met another
+/// process's doing, at most 200 times, 25 ms apart.
+fn run_retrying(argv: &[&str], transient: impl Fn(&Output) -> bool) -> Output {
+    let mut tries = 0;
+    loop {
+        let output = output_of(argv);
+        tries += 1;
+        if !transient(&output) || tries == 200 {
+            return output;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
 /// The TestNet's own version of `xdploader -file kern/xdp.elf -i veth1 ARGS`.
 fn load_args<'a>(net: &'a TestNet, pin_dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut argv = vec![
@@ -239,19 +286,83 @@ fn load_args<'a>(net: &'a TestNet, pin_dir: &'a str, extra: &[&'a str]) -> Vec<&
     argv
 }
 
-fn with_netns(net: &TestNet, argv: &[&str]) -> Vec<String> {
+/// `xdploader -file kern/xdp.elf -i veth1 EXTRA` on the TestNet, unrecorded (what the
+/// doc did before its block); it must succeed.
+fn load_quietly(net: &TestNet, extra: &[&str]) {
+    let output = net.load(extra);
+    assert!(
+        output.status.success(),
+        "xdploader {} failed: {}{}",
+        extra.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `argv` run inside the TestNet's XDP namespace.
+fn with_netns<S: AsRef<str>>(net: &TestNet, argv: &[S]) -> Vec<String> {
     let mut all = vec![
         "nsenter".to_string(),
         format!("--net=/run/netns/{}", net.xdp_ns),
     ];
-    all.extend(argv.iter().map(|arg| arg.to_string()));
+    all.extend(argv.iter().map(|arg| arg.as_ref().to_string()));
     all
 }
 
-impl Session {
-    fn quietly_owned(&self, argv: &[String]) {
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        self.quietly(&argv);
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// (pid, a number unique in the process, `TAG-PID-NUMBER`): for names of a case's own.
+fn unique(tag: &str) -> (u32, u32, String) {
+    let pid = std::process::id();
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    (pid, id, format!("{tag}-{pid}-{id}"))
+}
+
+/// A directory in the temporary directory, unique per process and case, removed (with
+/// what is in it) on `Drop`. `new` makes it; `named` only names it, for a doc that makes
+/// it with a command of its own.
+struct TempDir {
+    path: String,
+}
+
+impl TempDir {
+    fn named(tag: &str) -> TempDir {
+        let (_, _, name) = unique(&format!("xdpt{tag}"));
+        TempDir {
+            path: path_str(&std::env::temp_dir().join(name)).to_string(),
+        }
+    }
+
+    fn new(tag: &str) -> TempDir {
+        let dir = TempDir::named(tag);
+        std::fs::create_dir(&dir.path)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.path));
+        dir
+    }
+
+    fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    fn join(&self, name: &str) -> String {
+        format!("{}/{name}", self.path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Removes the /tmp/xdploader-verifier-*.log files named in `output` (the loader saves
+/// the verifier's log there when the kernel refuses a program).
+fn remove_verifier_logs(output: &str) {
+    for (at, _) in output.match_indices("/tmp/xdploader-verifier-") {
+        let rest = &output[at..];
+        if let Some(end) = rest.find(".log") {
+            let _ = std::fs::remove_file(&rest[..end + 4]);
+        }
     }
 }
 
@@ -391,6 +502,11 @@ fn mask_kernel_addresses(line: &str) -> String {
 }
 
 fn mask_line(line: &str, mask_counters: bool) -> String {
+    // ping's round-trip summary (`rtt min/avg/max/mdev = 0.057/0.082/0.177/0.047 ms`):
+    // timings, every one.
+    if line.trim_start().starts_with("rtt min/avg/max/mdev = ") {
+        return mask_digits(line);
+    }
     let line = mask_kernel_addresses(line);
     let chars: Vec<char> = line.chars().collect();
     let mut out = String::new();
@@ -456,6 +572,79 @@ fn mask_run_table(line: &str) -> String {
         // The column's padding depends on how many digits the timing had.
         let cut = line.trim_end().len() - words[4].len();
         return format!("{} N", line[..cut].trim_end());
+    }
+    line.to_string()
+}
+
+/// Every run of digits in `text` as N.
+fn mask_digits(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('N');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
+}
+
+/// The number that follows `key` in `line` replaced by N (all of them), unless it is
+/// one of `keep`.
+fn mask_after(line: &str, key: &str, keep: &[&str]) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(key) {
+        let start = at + key.len();
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
+            .unwrap_or(tail.len());
+        let number = &tail[..end];
+        if end == 0 || keep.contains(&number) {
+            out.push_str(number);
+        } else {
+            out.push('N');
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// statswatch's XDP_PASS line with its numbers masked, for a case whose network and the
+/// doc's do not receive the same frames besides the doc's own traffic (the modules say
+/// which).
+fn mask_xdp_pass(line: &str) -> String {
+    if line.trim_start().starts_with("XDP_PASS:") {
+        return mask_digits(line);
+    }
+    line.to_string()
+}
+
+/// bpftool's ids beyond the common mask: a program's `map_ids`, the program ids that
+/// `map dump` shows in a prog array's slots, and `loaded_at`.
+fn mask_bpftool(line: &str) -> String {
+    let trimmed = line.trim_start();
+    let indent = &line[..line.len() - trimmed.len()];
+    if let Some(at) = line.find("map_ids ") {
+        let ids = line[at + 8..].split(',').map(|_| "N").collect::<Vec<_>>();
+        return format!("{}map_ids {}", &line[..at], ids.join(","));
+    }
+    if let Some(rest) = trimmed.strip_prefix("loaded_at ") {
+        let uid = rest.find("  ").map_or("", |at| &rest[at..]);
+        return format!("{indent}loaded_at TIME{uid}");
+    }
+    if let Some(value) = trimmed.strip_prefix("\"value\": ") {
+        if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
+            return format!("{indent}\"value\": N");
+        }
     }
     line.to_string()
 }
@@ -670,8 +859,15 @@ fn masking_hides_what_changes_between_runs() {
         lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-19899.log) ---"),
         lines("--- verifier log (8 lines; the whole log is in /tmp/xdploader-verifier-no_bounds-4.log) ---")
     );
-    assert_eq!(lines("3: veth1@if23: <BROADCAST"), lines("7: veth1@if6: <BROADCAST"));
+    assert_eq!(
+        lines("3: veth1@if23: <BROADCAST"),
+        lines("7: veth1@if6: <BROADCAST")
+    );
     assert_eq!(lines("    \"id\": 4006,"), lines("    \"id\": 12,"));
+    assert_eq!(
+        lines("rtt min/avg/max/mdev = 0.057/0.082/0.177/0.047 ms"),
+        lines("rtt min/avg/max/mdev = 0.031/0.1/1.2/0.2 ms")
+    );
     assert_eq!(
         lines("veth1 (ifindex 40): xdp_skeleton (id 4033), drv mode, attached via BPF link 112"),
         lines("veth1 (ifindex 7): xdp_skeleton (id 1), drv mode, attached via BPF link 9")

@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
+use nix::unistd::Pid;
 
 /// The address of the XDP side (namespace A) and of the sender (namespace B).
 pub const XDP_SIDE_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
@@ -272,11 +273,28 @@ impl TestNet {
     /// Sends `count` UDP datagrams of `payload` bytes from the sender namespace to the
     /// XDP side. Bounded by count; each send is a local, non-blocking veth transmit.
     pub fn send_udp(&self, count: usize, payload: usize) {
+        self.send_udp_from(None, count, payload);
+    }
+
+    /// `send_udp` from a thread pinned to `cpu`: a veth transmit is received (and run
+    /// through XDP) on the CPU that sent it, so that CPU's counters get them all.
+    pub fn send_udp_on_cpu(&self, cpu: usize, count: usize, payload: usize) {
+        self.send_udp_from(Some(cpu), count, payload);
+    }
+
+    fn send_udp_from(&self, cpu: Option<usize>, count: usize, payload: usize) {
         let netns =
             File::open(format!("/run/netns/{}", self.sender_ns)).expect("open sender netns");
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
+                    if let Some(cpu) = cpu {
+                        let mut set = CpuSet::new();
+                        set.set(cpu).expect("a CPU number");
+                        sched_setaffinity(Pid::from_raw(0), &set).unwrap_or_else(|error| {
+                            panic!("cannot run on CPU {cpu} ({error}): this test needs CPU {cpu}")
+                        });
+                    }
                     // Only this thread moves into the sender namespace.
                     setns(&netns, CloneFlags::CLONE_NEWNET)
                         .expect("setns into the sender namespace");
@@ -292,6 +310,27 @@ impl TestNet {
                 .join()
                 .expect("sender thread");
         });
+    }
+
+    /// `ip -n <xdp_ns> link set dev <xdp_if> ARGS`, which must succeed.
+    pub fn link_set(&self, args: &[&str]) {
+        let mut all = vec!["-n", &self.xdp_ns, "link", "set", "dev", &self.xdp_if];
+        all.extend_from_slice(args);
+        run_ok("ip", &all);
+    }
+
+    /// The MTU of both ends of the pair (scripts/start.sh sets 9000).
+    pub fn set_mtu(&self, mtu: u32) {
+        let mtu = mtu.to_string();
+        for (ns, interface) in [
+            (&self.xdp_ns, &self.xdp_if),
+            (&self.sender_ns, &self.sender_if),
+        ] {
+            run_ok(
+                "ip",
+                &["-n", ns, "link", "set", "dev", interface, "mtu", &mtu],
+            );
+        }
     }
 }
 

@@ -9,27 +9,19 @@
 //! the exercises themselves count (XDP_DROP, XDP_TX, XDP_REDIRECT, proto_count's sums,
 //! the namespaces' ICMP counters) is compared exactly.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use super::*;
 
 pub const CASES: &[Case] = &[
     Case {
         name: "ex1-drop-icmp",
         doc: "docs/exercises.md",
-        mask: mask_ping_and_pass,
+        mask: mask_xdp_pass,
         run: |s| {
             let net = TestNet::new();
             exercise_names(s, &net);
             // The demo's program is attached first: loading the solution replaces it.
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(&net, &load_args(&net, &pin_dir, &[])));
-            let argv = solution_args(&net, "drop_icmp");
-            s.cmd_in(
-                &net,
-                "$ sudo target/release/xdploader -file kern/exercises/drop_icmp.elf -i veth1",
-                &strs(&argv),
-            );
+            net.load_ok();
+            load_solution(s, &net, "drop_icmp");
             let peer = support::SENDER_IP.to_string();
             s.cmd_in(
                 &net,
@@ -44,13 +36,9 @@ pub const CASES: &[Case] = &[
         name: "ex1-nstat-in-xdp",
         doc: "docs/exercises.md",
         run: |s| {
-            let net = TestNet::new();
-            exercise_names(s, &net);
-            let argv = solution_args(&net, "drop_icmp");
-            s.quietly_owned(&in_xdp(&net, &argv));
+            let net = with_solution(s, "drop_icmp");
             // The ping fails: its replies are dropped.
-            let peer = support::SENDER_IP.to_string();
-            run_any(&in_xdp(&net, &["ping", "-c", "3", "-W", "1", &peer]));
+            ping_failing(&net);
             s.cmd(
                 "$ sudo ip netns exec xdp nstat -asz IcmpInEchos IcmpOutEchoReps",
                 &[
@@ -82,25 +70,17 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let net = TestNet::new();
             exercise_names(s, &net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(&net, &load_args(&net, &pin_dir, &[])));
-            let argv = solution_args(&net, "count_protocols");
-            s.cmd_in(
-                &net,
-                "$ sudo target/release/xdploader -file kern/exercises/count_protocols.elf -i veth1",
-                &strs(&argv),
-            );
+            net.load_ok();
+            load_solution(s, &net, "count_protocols");
         },
         ..Case::BASE
     },
     Case {
         name: "ex2-traffic",
         doc: "docs/exercises.md",
-        mask: mask_ping_and_pass,
+        mask: mask_xdp_pass,
         run: |s| {
-            let net = TestNet::new();
-            exercise_names(s, &net);
-            s.quietly_owned(&in_xdp(&net, &solution_args(&net, "count_protocols")));
+            let net = with_solution(s, "count_protocols");
             count_protocols_traffic(s, &net, true);
         },
         ..Case::BASE
@@ -113,9 +93,7 @@ pub const CASES: &[Case] = &[
         // for the CPUs after the second.
         mask: mask_per_cpu_values,
         run: |s| {
-            let net = TestNet::new();
-            exercise_names(s, &net);
-            s.quietly_owned(&in_xdp(&net, &solution_args(&net, "count_protocols")));
+            let net = with_solution(s, "count_protocols");
             count_protocols_traffic(s, &net, false);
             let pin = path_str(&net.pin("proto_count")).to_string();
             s.cmd(
@@ -124,13 +102,7 @@ pub const CASES: &[Case] = &[
                     "bpftool", "map", "lookup", "pinned", &pin, "key", "1", "0", "0", "0",
                 ],
             );
-            let dump = format!("bpftool -j map dump pinned {pin} | jq -c '{JQ_SUMS}'");
-            s.cmd(
-                &format!(
-                    "$ sudo bpftool -j map dump pinned /sys/fs/bpf/proto_count | jq -c '{JQ_SUMS}'"
-                ),
-                &["sh", "-c", &dump],
-            );
+            proto_sums(s, &pin, "/sys/fs/bpf/proto_count");
         },
         ..Case::BASE
     },
@@ -139,16 +111,8 @@ pub const CASES: &[Case] = &[
         doc: "docs/exercises.md",
         run: |s| {
             let dir = run_over_capture(s, "count_protocols");
-            let dump = format!(
-                "bpftool -j map dump pinned {}/proto_count | jq -c '{JQ_SUMS}'",
-                dir.as_str()
-            );
-            s.cmd(
-                &format!(
-                    "$ sudo bpftool -j map dump pinned /sys/fs/bpf/try/proto_count | jq -c '{JQ_SUMS}'"
-                ),
-                &["sh", "-c", &dump],
-            );
+            let pin = path_str(&dir.join("proto_count")).to_string();
+            proto_sums(s, &pin, "/sys/fs/bpf/try/proto_count");
             s.cmd("$ sudo rm -r /sys/fs/bpf/try", &["rm", "-r", dir.as_str()]);
         },
         ..Case::BASE
@@ -156,20 +120,12 @@ pub const CASES: &[Case] = &[
     Case {
         name: "ex3-pong",
         doc: "docs/exercises.md",
-        mask: mask_ping_and_pass,
+        mask: mask_xdp_pass,
         run: |s| {
-            let net = TestNet::new();
-            exercise_names(s, &net);
             // Exercise 1 first, as the doc did: its three drops stay counted.
-            s.quietly_owned(&in_xdp(&net, &solution_args(&net, "drop_icmp")));
-            let peer = support::SENDER_IP.to_string();
-            run_any(&in_xdp(&net, &["ping", "-c", "3", "-W", "1", &peer]));
-            let argv = solution_args(&net, "pong");
-            s.cmd_in(
-                &net,
-                "$ sudo target/release/xdploader -file kern/exercises/pong.elf -i veth1",
-                &strs(&argv),
-            );
+            let net = with_solution(s, "drop_icmp");
+            ping_failing(&net);
+            load_solution(s, &net, "pong");
             let nstat = ["nstat", "-asz", "IcmpInEchos", "IcmpOutEchoReps"];
             s.cmd_in(&net, "$ nstat -asz IcmpInEchos IcmpOutEchoReps", &nstat);
             let own = support::XDP_SIDE_IP.to_string();
@@ -237,7 +193,6 @@ pub const CASES: &[Case] = &[
         name: "ex4-redirect",
         doc: "docs/exercises.md",
         // XDP_PASS is compared exactly: these namespaces are built as the doc builds them.
-        mask: mask_ping,
         run: ex4_redirect,
         ..Case::BASE
     },
@@ -260,6 +215,27 @@ root_transcripts! {
 const JQ_SUMS: &str =
     ".[].formatted | {proto: .key, packets: ([.values[].value] | add)} | select(.packets > 0)";
 
+/// A TestNet with its names mapped to the doc's and the solution NAME attached,
+/// unrecorded (what the doc did before the block).
+fn with_solution(s: &mut Session, name: &str) -> TestNet {
+    let net = TestNet::new();
+    exercise_names(s, &net);
+    quietly(&strs(&solution_args(&net, name)));
+    net
+}
+
+/// The doc's `sudo bpftool -j map dump pinned SHOWN | jq -c 'JQ_SUMS'` on the pin `pin`.
+fn proto_sums(s: &mut Session, pin: &str, shown: &str) {
+    s.cmd(
+        &format!("$ sudo bpftool -j map dump pinned {shown} | jq -c '{JQ_SUMS}'"),
+        &[
+            "sh",
+            "-c",
+            &format!("bpftool -j map dump pinned {pin} | jq -c '{JQ_SUMS}'"),
+        ],
+    );
+}
+
 /// The TestNet's names and addresses mapped to start.sh's.
 fn exercise_names(s: &mut Session, net: &TestNet) {
     s.net_names(net);
@@ -277,37 +253,41 @@ fn exercise_object(name: &str) -> String {
     file
 }
 
-/// `xdploader -file kern/exercises/NAME.elf -i veth1` on the TestNet, with its pin dir.
+/// `xdploader -file kern/exercises/NAME.elf -i veth1` in the TestNet's XDP namespace,
+/// with its pin dir.
 fn solution_args(net: &TestNet, name: &str) -> Vec<String> {
-    vec![
-        xdploader().to_string(),
-        "-file".to_string(),
-        exercise_object(name),
-        "-i".to_string(),
-        net.xdp_if.clone(),
-        "-pin-path".to_string(),
-        path_str(&net.pin_dir).to_string(),
-    ]
+    let object = exercise_object(name);
+    let pin_dir = path_str(&net.pin_dir);
+    with_netns(
+        net,
+        &[
+            xdploader(),
+            "-file",
+            &object,
+            "-i",
+            &net.xdp_if,
+            "-pin-path",
+            pin_dir,
+        ],
+    )
 }
 
-/// `argv` inside the TestNet's XDP namespace.
-fn in_xdp<S: AsRef<str>>(net: &TestNet, argv: &[S]) -> Vec<String> {
-    let all: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
-    with_netns(net, &all)
+/// The doc's `sudo target/release/xdploader -file kern/exercises/NAME.elf -i veth1`.
+fn load_solution(s: &mut Session, net: &TestNet, name: &str) {
+    s.cmd(
+        &format!("$ sudo target/release/xdploader -file kern/exercises/{name}.elf -i veth1"),
+        &strs(&solution_args(net, name)),
+    );
 }
 
-fn strs(argv: &[String]) -> Vec<&str> {
-    argv.iter().map(String::as_str).collect()
-}
-
-/// Runs `argv` without recording it and whatever its exit status (a ping that must
-/// fail).
-fn run_any(argv: &[String]) {
-    Command::new(&argv[0])
-        .args(&argv[1..])
-        .current_dir(repo_root())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
+/// Exercise 1's three pings from the XDP side, unrecorded; they fail (the replies are
+/// dropped), so their exit status is no error.
+fn ping_failing(net: &TestNet) {
+    let peer = support::SENDER_IP.to_string();
+    output_of(&strs(&with_netns(
+        net,
+        &["ping", "-c", "3", "-W", "1", &peer],
+    )));
 }
 
 /// `sudo target/release/statswatch` on the TestNet's stats_map.
@@ -334,8 +314,8 @@ fn count_protocols_traffic(s: &mut Session, net: &TestNet, shown: bool) {
             &send,
         );
     } else {
-        s.quietly_owned(&in_xdp(net, &ping));
-        s.quietly(&send);
+        quietly(&strs(&with_netns(net, &ping)));
+        quietly(&send);
     }
 }
 
@@ -364,45 +344,10 @@ fn run_over_capture(s: &mut Session, name: &str) -> support::PinDir {
     dir
 }
 
-/// Every run of digits in `line` as N.
-fn digits_to_n(line: &str) -> String {
-    let mut out = String::new();
-    let mut in_number = false;
-    for c in line.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('N');
-            }
-            in_number = true;
-        } else {
-            out.push(c);
-            in_number = false;
-        }
-    }
-    out
-}
-
-/// ping's round-trip summary (its last figure is masked by " ms" already), and the
-/// XDP_PASS counters of an attached program (start.sh's network exchanges ARP and IPv6
-/// neighbour discovery frames that a TestNet does not).
-fn mask_ping_and_pass(line: &str) -> String {
-    if line.trim_start().starts_with("XDP_PASS:") {
-        return digits_to_n(line);
-    }
-    mask_ping(line)
-}
-
-fn mask_ping(line: &str) -> String {
-    if line.starts_with("rtt min/avg/max/mdev = ") {
-        return digits_to_n(line);
-    }
-    line.to_string()
-}
-
 /// bpftool's per-CPU `"value": N`.
 fn mask_per_cpu_values(line: &str) -> String {
     if line.trim_start().starts_with("\"value\": ") {
-        return digits_to_n(line);
+        return mask_digits(line);
     }
     line.to_string()
 }
@@ -410,8 +355,6 @@ fn mask_per_cpu_values(line: &str) -> String {
 // ---------------------------------------------------------------------------
 // Exercise 4: three namespaces of its own.
 // ---------------------------------------------------------------------------
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// The namespaces xdp-left, xdp-router and xdp-right under unique names; `Drop`
 /// deletes each one that was made (and with them the veths), even when the case fails.
@@ -427,8 +370,7 @@ struct Ex4Net {
 impl Ex4Net {
     fn new() -> Ex4Net {
         require_root();
-        let pid = std::process::id();
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (pid, id, _) = unique("xdpx");
         let mut net = Ex4Net {
             left: format!("xdpx-{pid}-{id}-left"),
             router: format!("xdpx-{pid}-{id}-router"),
@@ -440,9 +382,9 @@ impl Ex4Net {
         };
         // The doc's ```sh block, with these names.
         for ns in [net.left.clone(), net.router.clone(), net.right.clone()] {
-            ok(&["ip", "netns", "add", &ns]);
+            quietly(&["ip", "netns", "add", &ns]);
             net.made.push(ns.clone());
-            ok(&[
+            quietly(&[
                 "ip",
                 "netns",
                 "exec",
@@ -454,7 +396,7 @@ impl Ex4Net {
             ]);
         }
         for (to, end) in [(&net.to_left, &net.left), (&net.to_right, &net.right)] {
-            ok(&[
+            quietly(&[
                 "ip",
                 "link",
                 "add",
@@ -470,7 +412,7 @@ impl Ex4Net {
                 end,
             ]);
         }
-        ok(&[
+        quietly(&[
             "ip",
             "-n",
             &net.left,
@@ -480,7 +422,7 @@ impl Ex4Net {
             "dev",
             "eth0",
         ]);
-        ok(&[
+        quietly(&[
             "ip",
             "-n",
             &net.right,
@@ -490,10 +432,10 @@ impl Ex4Net {
             "dev",
             "eth0",
         ]);
-        ok(&["ip", "-n", &net.left, "link", "set", "eth0", "up"]);
-        ok(&["ip", "-n", &net.right, "link", "set", "eth0", "up"]);
-        ok(&["ip", "-n", &net.router, "link", "set", &net.to_left, "up"]);
-        ok(&["ip", "-n", &net.router, "link", "set", &net.to_right, "up"]);
+        quietly(&["ip", "-n", &net.left, "link", "set", "eth0", "up"]);
+        quietly(&["ip", "-n", &net.right, "link", "set", "eth0", "up"]);
+        quietly(&["ip", "-n", &net.router, "link", "set", &net.to_left, "up"]);
+        quietly(&["ip", "-n", &net.router, "link", "set", &net.to_right, "up"]);
         net
     }
 }
@@ -504,10 +446,6 @@ impl Drop for Ex4Net {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
-}
-
-fn ok(argv: &[&str]) {
-    Session::new().quietly(argv);
 }
 
 fn ex4_redirect(s: &mut Session) {

@@ -6,124 +6,43 @@ pub const CASES: &[Case] = &[
     Case {
         name: "status-link",
         doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
-            ));
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -status -i veth1",
-                &[
-                    xdploader(),
-                    "-status",
-                    "-i",
-                    &net.xdp_if,
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv", "-link"]);
+            ops.xdploader(s, "-status -i veth1");
         },
+        ..Case::BASE
     },
     Case {
         name: "status-json-detached",
         doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
-        run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -status -i veth1 -json",
-                &[
-                    xdploader(),
-                    "-status",
-                    "-i",
-                    &net.xdp_if,
-                    "-json",
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
-        },
+        run: |s| Ops::new(s).xdploader(s, "-status -i veth1 -json"),
+        ..Case::BASE
     },
     Case {
         name: "detach-link",
         doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
         // Machine-wide state: other pins and links of the machine.
         skip: &["$ sudo ls /sys/fs/bpf", "$ sudo bpftool link show"],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv", "-link"]),
-            ));
-            for _ in 0..2 {
-                s.cmd_in(
-                    &net,
-                    "$ sudo xdploader -detach -i veth1",
-                    &[
-                        xdploader(),
-                        "-detach",
-                        "-i",
-                        &net.xdp_if,
-                        "-pin-path",
-                        &pin_dir,
-                    ],
-                );
-            }
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv", "-link"]);
+            ops.xdploader(s, "-detach -i veth1");
+            ops.xdploader(s, "-detach -i veth1");
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "detach-keep-maps",
         doc: "docs/operations.md",
-        needs: Needs::Root,
-        from: None,
         skip: &["$ sudo ls /sys/fs/bpf"],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
-            let net = TestNet::new();
-            s.net_names(&net);
-            let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly_owned(&with_netns(
-                &net,
-                &load_args(&net, &pin_dir, &["-mode", "drv"]),
-            ));
-            s.cmd_in(
-                &net,
-                "$ sudo xdploader -detach -i veth1 -keep-maps",
-                &[
-                    xdploader(),
-                    "-detach",
-                    "-i",
-                    &net.xdp_if,
-                    "-keep-maps",
-                    "-pin-path",
-                    &pin_dir,
-                ],
-            );
+            let ops = Ops::new(s);
+            ops.load(&["-mode", "drv"]);
+            ops.xdploader(s, "-detach -i veth1 -keep-maps");
         },
+        ..Case::BASE
     },
     Case {
         name: "attach-auto-generic",
@@ -131,7 +50,7 @@ pub const CASES: &[Case] = &[
         mask: ops_mask,
         run: |s| {
             let ops = Ops::new(s);
-            ops.mtu(9000);
+            ops.net.set_mtu(9000);
             ops.load(&[]);
             ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
         },
@@ -143,7 +62,7 @@ pub const CASES: &[Case] = &[
         mask: ops_mask,
         run: |s| {
             let ops = Ops::new(s);
-            ops.mtu(9000);
+            ops.net.set_mtu(9000);
             ops.load(&[]);
             ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode drv");
             s.echo_status();
@@ -157,7 +76,7 @@ pub const CASES: &[Case] = &[
         mask: ops_mask,
         run: |s| {
             let ops = Ops::new(s);
-            ops.mtu(9000);
+            ops.net.set_mtu(9000);
             ops.load(&[]);
             let net = &ops.net;
             s.cmd_in(
@@ -182,7 +101,7 @@ pub const CASES: &[Case] = &[
                 ],
             );
             ops.xdploader(s, "-file kern/xdp.elf -i veth1 -mode auto");
-            s.cmd_in_retrying(
+            s.ip_in(
                 net,
                 "$ ip link show dev veth1",
                 &["ip", "link", "show", "dev", &net.xdp_if],
@@ -426,22 +345,9 @@ impl Ops {
         Ops { net, pin_dir }
     }
 
-    /// The MTU of both ends of the pair (start.sh's is 9000).
-    fn mtu(&self, mtu: u32) {
-        let mtu = mtu.to_string();
-        for (ns, interface) in [
-            (&self.net.xdp_ns, &self.net.xdp_if),
-            (&self.net.sender_ns, &self.net.sender_if),
-        ] {
-            run_quietly(&["ip", "-n", ns, "link", "set", "dev", interface, "mtu", &mtu]);
-        }
-    }
-
     /// `xdploader -file kern/xdp.elf -i veth1 EXTRA`, not shown (what the doc did before).
     fn load(&self, extra: &[&str]) {
-        let argv = with_netns(&self.net, &load_args(&self.net, &self.pin_dir, extra));
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        run_quietly(&argv);
+        load_quietly(&self.net, extra);
     }
 
     /// The doc's `sudo xdploader ARGS` as the test runs it: its interface, its pin directory.
@@ -458,8 +364,7 @@ impl Ops {
     fn xdploader(&self, s: &mut Session, args: &str) {
         let mut argv = vec![xdploader().to_string()];
         argv.extend(self.real_args(args));
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &argv);
+        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &strs(&argv));
     }
 
     /// `sudo xdploader ARGS` where /sys/class/net shows the namespace's own interfaces, as
@@ -483,8 +388,7 @@ impl Ops {
             xdploader().to_string(),
         ];
         argv.extend(self.real_args(args));
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &argv);
+        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &strs(&argv));
     }
 
     /// `sudo xdploader ARGS | PIPE`.
@@ -499,7 +403,7 @@ impl Ops {
 
     /// A shell command line in the XDP namespace.
     fn shell(&self, s: &mut Session, shown: &str, script: &str) {
-        s.cmd_in_retrying(&self.net, shown, &["sh", "-c", script]);
+        s.ip_in(&self.net, shown, &["sh", "-c", script]);
     }
 
     fn statswatch(&self, s: &mut Session) {
@@ -521,9 +425,10 @@ impl Ops {
     fn ping_quietly(&self, count: u32) {
         let count = count.to_string();
         let peer = support::SENDER_IP.to_string();
-        let argv = with_netns(&self.net, &["ping", "-c", &count, "-i", "0.2", "-q", &peer]);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        run_quietly(&argv);
+        quietly(&strs(&with_netns(
+            &self.net,
+            &["ping", "-c", &count, "-i", "0.2", "-q", &peer],
+        )));
     }
 
     /// `xdp-loader load -m native veth1 ... -n xdp_plain` (xdp-tools), shown or not; the
@@ -567,32 +472,6 @@ impl Session {
         let output = xdp_loader_output(netns, args);
         self.record(shown, &output);
     }
-
-    /// `ARGV` in the TestNet's XDP namespace, for `ip link show`: to name the peer's
-    /// namespace, ip asks the kernel about every name in /run/netns, and one that another
-    /// test is deleting at that moment makes it print "Peer netns reference is invalid"
-    /// besides the real output. Such a run is tried again (bounded).
-    fn cmd_in_retrying(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
-        let netns = format!("--net=/run/netns/{}", net.xdp_ns);
-        let mut all = vec!["nsenter", netns.as_str()];
-        all.extend_from_slice(argv);
-        let output = run_retrying(&all, |output| {
-            stderr_says(output, "Peer netns reference is invalid")
-        });
-        self.record(shown, &output);
-    }
-
-    /// Records `shown` and the output, as `cmd` does.
-    fn record(&mut self, shown: &str, output: &std::process::Output) {
-        self.text.push_str(shown);
-        self.text.push('\n');
-        self.text.push_str(&String::from_utf8_lossy(&output.stdout));
-        self.text.push_str(&String::from_utf8_lossy(&output.stderr));
-        if !self.text.ends_with('\n') {
-            self.text.push('\n');
-        }
-        self.last_status = output.status.code().unwrap_or(-1);
-    }
 }
 
 fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
@@ -602,33 +481,6 @@ fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
     run_retrying(&argv, |output| {
         !output.status.success() && stderr_says(output, "lock")
     })
-}
-
-fn stderr_says(output: &std::process::Output, words: &str) -> bool {
-    String::from_utf8_lossy(&output.stderr)
-        .to_lowercase()
-        .contains(&words.to_lowercase())
-}
-
-/// Runs `argv` from the repository root again while `transient` says its run met another
-/// process's doing, at most 200 times, 25 ms apart.
-fn run_retrying(
-    argv: &[&str],
-    transient: impl Fn(&std::process::Output) -> bool,
-) -> std::process::Output {
-    let mut tries = 0;
-    loop {
-        let output = Command::new(argv[0])
-            .args(&argv[1..])
-            .current_dir(repo_root())
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {}: {error}", argv[0]));
-        tries += 1;
-        if !transient(&output) || tries == 200 {
-            return output;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
 }
 
 /// Takes off what xdp-loader attached in the test's namespace, with xdp-loader itself, so
@@ -645,46 +497,9 @@ impl Drop for XdpLoaderGuard {
     }
 }
 
-/// An empty directory of the test's own in the temporary directory, removed on `Drop`.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("xdpt-ops-{}-{id}-{tag}", std::process::id()));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", path.display()));
-        TempDir { path }
-    }
-
-    fn as_str(&self) -> &str {
-        path_str(&self.path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.path);
-    }
-}
-
-/// Runs `argv` from the repository root, unrecorded; it must succeed.
-fn run_quietly(argv: &[&str]) {
-    Session::new().quietly(argv);
-}
-
-/// What changes between runs in this doc's other tools' output: ids in jq's indented
-/// JSON and bpftool's, ping's round-trip times, the ID column of `xdp-loader status`.
+/// What changes between runs in this doc's other tools' output beyond the common masks:
+/// ids in jq's indented JSON and bpftool's, the ID column of `xdp-loader status`.
 fn ops_mask(line: &str) -> String {
-    if line.starts_with("rtt ") {
-        return line
-            .chars()
-            .map(|c| if c.is_ascii_digit() { 'N' } else { c })
-            .collect::<String>();
-    }
     let words: Vec<&str> = line.split_whitespace().collect();
     // xdp-loader status: `veth1   xdp_plain   native   4024 614b434cd8324ecc`; its
     // columns are padded for the real interface name, so spaces are not compared.
@@ -693,33 +508,12 @@ fn ops_mask(line: &str) -> String {
     }
     let mut out = line.to_string();
     for key in [
-        "\"id\": ",
-        "\"link_id\": ",
         "\"map_id\": ",
         "\"program_id\": ",
-        "\"ifindex\": ",
         "\"value\": ",
         "xdp  prog ",
-        "@if",
     ] {
-        out = mask_number_after(&out, key);
+        out = mask_after(&out, key, &[]);
     }
-    out
-}
-
-/// `KEY123` becomes `KEYN`, wherever KEY is followed by a number.
-fn mask_number_after(line: &str, key: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find(key) {
-        let after = &rest[at + key.len()..];
-        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        out.push_str(&rest[..at + key.len()]);
-        if digits > 0 {
-            out.push('N');
-        }
-        rest = &after[digits..];
-    }
-    out.push_str(rest);
     out
 }

@@ -12,7 +12,6 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use super::support::{SENDER_IP, XDP_SIDE_IP};
 use super::*;
 
 /// A ping's echo reply as XDP sees it: 14 + 20 + 8 + 56 bytes.
@@ -260,7 +259,7 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let swdoc = support::PinDir::new("swdoc");
             s.name(swdoc.as_str(), "/sys/fs/bpf/swdoc");
-            s.quietly(&[
+            quietly(&[
                 xdploader(),
                 "-file",
                 "kern/xdp.elf",
@@ -307,36 +306,9 @@ fn loaded(s: &mut Session) -> TestNet {
 }
 
 /// Sends `count` UDP datagrams of PAYLOAD bytes from the sender namespace to the XDP
-/// side, from a thread pinned to `cpu`: a veth transmit is received (and run through
-/// XDP) on the CPU that sent it, so that CPU's counters get them all.
+/// side, from a thread pinned to `cpu`, so that CPU's counters get them all.
 fn net_send(net: &TestNet, cpu: usize, count: usize) {
-    use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
-    use nix::unistd::Pid;
-    use std::net::{SocketAddrV4, UdpSocket};
-
-    let netns =
-        std::fs::File::open(format!("/run/netns/{}", net.sender_ns)).expect("open sender netns");
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let mut set = CpuSet::new();
-                set.set(cpu).expect("a CPU number");
-                sched_setaffinity(Pid::from_raw(0), &set).unwrap_or_else(|error| {
-                    panic!("cannot run on CPU {cpu} ({error}): these transcripts need 2 CPUs")
-                });
-                setns(&netns, CloneFlags::CLONE_NEWNET).expect("setns into the sender namespace");
-                let socket =
-                    UdpSocket::bind(SocketAddrV4::new(SENDER_IP, 0)).expect("bind in sender ns");
-                let data = vec![0xa5u8; PAYLOAD];
-                for _ in 0..count {
-                    socket
-                        .send_to(&data, SocketAddrV4::new(XDP_SIDE_IP, 9))
-                        .expect("send UDP datagram");
-                }
-            })
-            .join()
-            .expect("sender thread");
-    });
+    net.send_udp_on_cpu(cpu, count, PAYLOAD);
     // The counters are read right after: let the receiving softirq run.
     std::thread::sleep(Duration::from_millis(50));
 }
@@ -554,29 +526,6 @@ fn render_terminal(output: &str) -> String {
         text.clear();
     }
     text
-}
-
-/// The number that follows `key` in `line` replaced by N (all of them).
-fn mask_after(line: &str, key: &str, keep: &[&str]) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find(key) {
-        let start = at + key.len();
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
-            .unwrap_or(tail.len());
-        let number = &tail[..end];
-        if end == 0 || keep.contains(&number) {
-            out.push_str(number);
-        } else {
-            out.push('N');
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// -json: the time, the map id, the measured interval and the non-zero rates.

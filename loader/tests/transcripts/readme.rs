@@ -6,11 +6,7 @@ pub const CASES: &[Case] = &[
     Case {
         name: "start-load",
         doc: "README.md",
-        needs: Needs::Root,
         from: Some("+ /home/you/xdp-skeleton/target/release/xdploader"),
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             let net = TestNet::new();
             s.net_names(&net);
@@ -27,23 +23,17 @@ pub const CASES: &[Case] = &[
                 "-pin-path",
                 &pin_dir,
             ];
-            let netns = format!("--net=/run/netns/{}", net.xdp_ns);
-            let mut all = vec!["nsenter", netns.as_str()];
-            all.extend_from_slice(&argv);
             // The trace line above stands for the command: record only the output.
             let before = s.text.len();
-            s.cmd("", &all);
+            s.cmd_in(&net, "", &argv);
             s.text.replace_range(before..before + 1, "");
         },
+        ..Case::BASE
     },
     Case {
         name: "statswatch-demo",
         doc: "README.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
         mask_counters: true,
-        mask: no_mask,
         run: |s| {
             let net = TestNet::new();
             s.net_names(&net);
@@ -55,15 +45,17 @@ pub const CASES: &[Case] = &[
                 &[statswatch(), "-file", &pin],
             );
         },
+        ..Case::BASE
     },
     Case {
         name: "ip-show-veth1",
         doc: "README.md",
-        mask: mask_ip_link,
+        // MAC addresses: the TestNet's are not start.sh's.
+        mask: mask_macs,
         run: |s| {
             let net = TestNet::new();
             demo_names(s, &net);
-            demo_setup(s, &net);
+            demo_setup(&net);
             s.ip_in(
                 &net,
                 "$ ip a show dev veth1",
@@ -75,11 +67,10 @@ pub const CASES: &[Case] = &[
     Case {
         name: "ping-demo",
         doc: "README.md",
-        mask: mask_ping,
         run: |s| {
             let net = TestNet::new();
             demo_names(s, &net);
-            demo_setup(s, &net);
+            demo_setup(&net);
             // From the XDP side toward its peer, as the doc pings from veth1 to veth2:
             // five echo requests, one a second, bounded by -c and -w.
             let peer = support::SENDER_IP.to_string();
@@ -98,10 +89,10 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let net = TestNet::new();
             demo_names(s, &net);
-            demo_setup(s, &net);
+            demo_setup(&net);
             // Five echo replies, all received on CPU 0: the ping runs there, and so
             // does the softirq that carries its requests and the replies through veth.
-            s.quietly(&[
+            quietly(&[
                 "taskset",
                 "-c",
                 "0",
@@ -165,7 +156,6 @@ pub const CASES: &[Case] = &[
     Case {
         name: "run-pcap",
         doc: "README.md",
-        mask: mask_run_padding,
         run: |s| {
             let dir = support::PinDir::new("try");
             let out = support::TempFile::new("passed.pcap", b"");
@@ -207,25 +197,6 @@ root_transcripts! {
     transcript_run_pcap => "run-pcap",
 }
 
-/// What `ip` prints on stderr when another test deletes its namespace while this `ip`
-/// looks up the names of all of them (for `link-netns NAME`): machine-wide, not ours.
-const NETNS_RACE: &str = "Error: Peer netns reference is invalid.";
-
-impl Session {
-    /// `cmd_in` for an `ip` command, without the lines of [`NETNS_RACE`].
-    fn ip_in(&mut self, net: &TestNet, shown: &str, argv: &[&str]) {
-        let before = self.text.len();
-        self.cmd_in(net, shown, argv);
-        let output: String = self.text[before..]
-            .lines()
-            .filter(|line| *line != NETNS_RACE)
-            .map(|line| format!("{line}\n"))
-            .collect();
-        self.text.truncate(before);
-        self.text.push_str(&output);
-    }
-}
-
 /// The doc's names for a TestNet as start.sh builds it: veth1 (10.2.2.1) facing veth2
 /// (10.2.2.2) in the namespace `xdp`.
 fn demo_names(s: &mut Session, net: &TestNet) {
@@ -237,29 +208,8 @@ fn demo_names(s: &mut Session, net: &TestNet) {
 
 /// What scripts/start.sh does that the doc's later blocks show: MTU 9000 on both ends,
 /// then `xdploader -file kern/xdp.elf -i veth1` (generic mode, maps pinned).
-fn demo_setup(s: &Session, net: &TestNet) {
-    s.quietly(&[
-        "ip",
-        "-n",
-        &net.xdp_ns,
-        "link",
-        "set",
-        "dev",
-        &net.xdp_if,
-        "mtu",
-        "9000",
-    ]);
-    s.quietly(&[
-        "ip",
-        "-n",
-        &net.sender_ns,
-        "link",
-        "set",
-        "dev",
-        &net.sender_if,
-        "mtu",
-        "9000",
-    ]);
+fn demo_setup(net: &TestNet) {
+    net.set_mtu(9000);
     net.load_ok();
 }
 
@@ -311,17 +261,6 @@ fn map_id_named(prog: u64, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("program {prog} uses no map {name}"))
 }
 
-/// -run's rows after the common mask: the padding before the masked time (`N`) is as
-/// wide as the time was (`    31` against `   104`), so it is made one space.
-fn mask_run_padding(line: &str) -> String {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    if words.len() == 5 && words[3].starts_with("XDP_") && words[4] == "N" {
-        let head = line.trim_end().strip_suffix('N').unwrap_or(line).trim_end();
-        return format!("{head} N");
-    }
-    line.to_string()
-}
-
 /// MAC addresses (the TestNet's are not start.sh's).
 fn mask_macs(line: &str) -> String {
     line.split(' ')
@@ -339,48 +278,4 @@ fn mask_macs(line: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// ping's round-trip summary (`rtt min/avg/max/mdev = 0.057/0.082/0.177/0.047 ms`).
-fn mask_ping(line: &str) -> String {
-    match line.split_once(" = ") {
-        Some((head, _)) if head.starts_with("rtt ") => format!("{head} = N ms"),
-        _ => line.to_string(),
-    }
-}
-
-/// `ip a`'s line: MAC addresses (the TestNet's are not start.sh's) and the peer's
-/// ifindex after `@if` (the common mask leaves it: `f` comes right before it).
-fn mask_ip_link(line: &str) -> String {
-    let line = mask_macs(line);
-    match line.find("@if") {
-        Some(at) => {
-            let digits = line[at + 3..]
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(line.len() - at - 3);
-            format!("{}@ifN{}", &line[..at], &line[at + 3 + digits..])
-        }
-        None => line,
-    }
-}
-
-/// bpftool's ids beyond the common mask: a program's `map_ids`, the program ids that
-/// `map dump` shows in a prog array's slots, and `loaded_at`.
-fn mask_bpftool(line: &str) -> String {
-    let trimmed = line.trim_start();
-    let indent = &line[..line.len() - trimmed.len()];
-    if let Some(at) = line.find("map_ids ") {
-        let ids = line[at + 8..].split(',').map(|_| "N").collect::<Vec<_>>();
-        return format!("{}map_ids {}", &line[..at], ids.join(","));
-    }
-    if let Some(rest) = trimmed.strip_prefix("loaded_at ") {
-        let uid = rest.find("  ").map_or("", |at| &rest[at..]);
-        return format!("{indent}loaded_at TIME{uid}");
-    }
-    if let Some(value) = trimmed.strip_prefix("\"value\": ") {
-        if !value.is_empty() && value.chars().all(|c| c.is_ascii_digit()) {
-            return format!("{indent}\"value\": N");
-        }
-    }
-    line.to_string()
 }

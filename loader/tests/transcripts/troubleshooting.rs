@@ -6,11 +6,6 @@ pub const CASES: &[Case] = &[
     Case {
         name: "object-missing",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ xdploader -file kern/nope.elf -i veth1",
@@ -18,15 +13,11 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "object-not-elf",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ xdploader -file /etc/passwd -i veth1",
@@ -34,15 +25,11 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "object-no-such-prog",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ xdploader -file kern/xdp.elf -i veth1 -prog nope",
@@ -58,15 +45,11 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "object-unsupported",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             for feature in ["ksym", "core", "kconfig"] {
                 let file = format!("loader/tests/fixtures/unsupported_{feature}.elf");
@@ -86,15 +69,11 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "no-such-interface",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ xdploader -file kern/xdp.elf -i veth9",
@@ -102,18 +81,15 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "not-root",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
         // statswatch's refusal needs the demo's pin at /sys/fs/bpf/stats_map.
         skip: &[
             "$ setpriv --reuid=nobody --regid=nogroup --clear-groups target/release/statswatch",
         ],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             let nobody = [
                 "setpriv",
@@ -134,21 +110,16 @@ pub const CASES: &[Case] = &[
                 s.echo_status();
             }
         },
+        ..Case::BASE
     },
     Case {
         name: "bpffs-pin-path",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
-            let dir = std::env::temp_dir().join(format!("xdpt-pins-{}", std::process::id()));
-            let dir = path_str(&dir).to_string();
-            let _ = std::fs::remove_dir_all(&dir);
-            s.name(dir.clone(), "/tmp/pins");
-            s.cmd("$ mkdir /tmp/pins", &["mkdir", &dir]);
+            let pins = TempDir::named("pins");
+            let dir = pins.as_str();
+            s.name(dir, "/tmp/pins");
+            s.cmd("$ mkdir /tmp/pins", &["mkdir", dir]);
             s.cmd(
                 "$ sudo xdploader -file kern/xdp.elf -load-only -pin-path /tmp/pins",
                 &[
@@ -157,11 +128,11 @@ pub const CASES: &[Case] = &[
                     "kern/xdp.elf",
                     "-load-only",
                     "-pin-path",
-                    &dir,
+                    dir,
                 ],
             );
             s.echo_status();
-            s.cmd("$ rmdir /tmp/pins", &["rmdir", &dir]);
+            s.cmd("$ rmdir /tmp/pins", &["rmdir", dir]);
             let dotted = format!("/sys/fs/bpf/xdpt-{}.pins", std::process::id());
             s.name(dotted.clone(), "/sys/fs/bpf/my.pins");
             s.cmd(
@@ -177,15 +148,11 @@ pub const CASES: &[Case] = &[
             );
             let _ = std::fs::remove_dir_all(&dotted);
         },
+        ..Case::BASE
     },
     Case {
         name: "bpffs-mounted-by-loader",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             // A private mount namespace: the umount and the loader's fresh bpffs (with
             // everything pinned in it) stay there and go away with it. The name is
@@ -203,15 +170,11 @@ pub const CASES: &[Case] = &[
             );
             assert_eq!(s.last_status, 0, "the private-namespace load failed");
         },
+        ..Case::BASE
     },
     Case {
         name: "pin-of-another-shape",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             let net = TestNet::new();
             s.net_names(&net);
@@ -229,15 +192,11 @@ pub const CASES: &[Case] = &[
             s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "statswatch-errors",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             let dir = support::PinDir::new("statswatch");
             std::fs::create_dir_all(&dir.path).expect("create the pin dir");
@@ -262,40 +221,28 @@ pub const CASES: &[Case] = &[
             );
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-bounds",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             trouble_load(s, "bounds");
             s.echo_status();
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-null",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             trouble_load(s, "null");
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-null-array",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ diff loader/tests/fixtures/trouble_null.c loader/tests/fixtures/trouble_null_array.c",
@@ -311,40 +258,28 @@ pub const CASES: &[Case] = &[
                 &["rm", "-r", dir.as_str()],
             );
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-spin",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             trouble_load(s, "spin");
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-long-loop",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         // The verifier takes about 8 s over it; trouble_load removes the ~100 MB log.
         run: |s| {
             trouble_load(s, "long_loop");
         },
+        ..Case::BASE
     },
     Case {
         name: "trouble-fixed",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.line("$ for f in bounds null spin long_loop; do sudo xdploader -file loader/tests/fixtures/trouble_${f}_fixed.elf -load-only -pin-path /sys/fs/bpf/trouble && sudo rm -r /sys/fs/bpf/trouble; done");
             for name in ["bounds", "null", "spin", "long_loop"] {
@@ -354,46 +289,21 @@ pub const CASES: &[Case] = &[
                 // The loop's line stands for the commands: keep only their output.
                 let end = s.text[before..].find('\n').expect("a command line") + before + 1;
                 s.text.replace_range(before..end, "");
-                s.quietly(&["rm", "-r", dir.as_str()]);
+                quietly(&["rm", "-r", dir.as_str()]);
             }
         },
+        ..Case::BASE
     },
     Case {
         name: "native-mode-mtu-9000",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             // start.sh's network: MTU 9000 on both ends, kern/xdp.elf in generic mode.
             let net = TestNet::new();
             s.net_names(&net);
             let pin_dir = path_str(&net.pin_dir).to_string();
-            s.quietly(&[
-                "ip",
-                "-n",
-                &net.xdp_ns,
-                "link",
-                "set",
-                "dev",
-                &net.xdp_if,
-                "mtu",
-                "9000",
-            ]);
-            s.quietly(&[
-                "ip",
-                "-n",
-                &net.sender_ns,
-                "link",
-                "set",
-                "dev",
-                &net.sender_if,
-                "mtu",
-                "9000",
-            ]);
-            s.quietly_owned(&with_netns(&net, &load_args(&net, &pin_dir, &[])));
+            net.set_mtu(9000);
+            net.load_ok();
             let argv = load_args(&net, &pin_dir, &["-mode", "drv"]);
             s.cmd_in(
                 &net,
@@ -412,15 +322,11 @@ pub const CASES: &[Case] = &[
                 &["sh", "-c", &status],
             );
         },
+        ..Case::BASE
     },
     Case {
         name: "another-program-attached",
         doc: "docs/troubleshooting.md",
-        needs: Needs::Root,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             // `ip link ... obj` makes iproute2's own pin tree in the shared bpffs.
             let _iproute2_pins = Iproute2PinTree::remove_afterwards();
@@ -446,7 +352,7 @@ pub const CASES: &[Case] = &[
                 ],
             );
             let show = format!("ip link show dev {} | grep prog", net.xdp_if);
-            s.cmd_in(
+            s.ip_in(
                 &net,
                 "$ ip link show dev veth1 | grep prog",
                 &["sh", "-c", &show],
@@ -457,6 +363,7 @@ pub const CASES: &[Case] = &[
             s.cmd_in(&net, "$ sudo ip link set dev veth1 xdpgeneric off", &off);
             s.cmd_in(&net, "$ sudo xdploader -file kern/xdp.elf -i veth1", &argv);
         },
+        ..Case::BASE
     },
 ];
 
@@ -482,30 +389,47 @@ root_transcripts! {
 }
 
 /// iproute2 creates /sys/fs/bpf/tc/globals and the links /sys/fs/bpf/ip and
-/// /sys/fs/bpf/xdp the first time it loads an object; removes them on drop when they
-/// were not there before, so the test leaves bpffs as it found it.
+/// /sys/fs/bpf/xdp the first time it loads an object, or only /sys/fs/bpf/xdp/globals
+/// when /sys/fs/bpf/xdp is a directory already (libxdp's, made by the xdp-loader cases).
+/// On drop, removes those that were not there before (directories only when empty), so
+/// the test leaves bpffs as it found it. The xdp directory itself is libxdp's: left.
 struct Iproute2PinTree {
-    existed: bool,
+    made: Vec<&'static str>,
 }
 
 impl Iproute2PinTree {
+    /// In the order they are removed: what is inside first.
+    const PATHS: [&'static str; 5] = [
+        "/sys/fs/bpf/tc/globals",
+        "/sys/fs/bpf/tc",
+        "/sys/fs/bpf/ip",
+        "/sys/fs/bpf/xdp/globals",
+        "/sys/fs/bpf/xdp",
+    ];
+
     fn remove_afterwards() -> Iproute2PinTree {
         Iproute2PinTree {
-            existed: std::path::Path::new("/sys/fs/bpf/tc").exists(),
+            made: Self::PATHS
+                .into_iter()
+                .filter(|path| std::fs::symlink_metadata(path).is_err())
+                .collect(),
         }
     }
 }
 
 impl Drop for Iproute2PinTree {
     fn drop(&mut self) {
-        if self.existed {
-            return;
+        for path in &self.made {
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    let _ = std::fs::remove_file(path);
+                }
+                Ok(_) if *path != "/sys/fs/bpf/xdp" => {
+                    let _ = std::fs::remove_dir(path);
+                }
+                _ => {}
+            }
         }
-        for link in ["/sys/fs/bpf/ip", "/sys/fs/bpf/xdp"] {
-            let _ = std::fs::remove_file(link);
-        }
-        let _ = std::fs::remove_dir("/sys/fs/bpf/tc/globals");
-        let _ = std::fs::remove_dir("/sys/fs/bpf/tc");
     }
 }
 
@@ -534,14 +458,4 @@ fn trouble_load(s: &mut Session, name: &str) -> support::PinDir {
     );
     remove_verifier_logs(&s.text[before..]);
     dir
-}
-
-/// Removes the /tmp/xdploader-verifier-*.log files named in `output`.
-fn remove_verifier_logs(output: &str) {
-    for (at, _) in output.match_indices("/tmp/xdploader-verifier-") {
-        let rest = &output[at..];
-        if let Some(end) = rest.find(".log") {
-            let _ = std::fs::remove_file(&rest[..end + 4]);
-        }
-    }
 }

@@ -9,33 +9,24 @@
 //! `Demo`'s `Drop` runs the real stop.sh and deletes whatever is left, even when the
 //! test fails.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use super::*;
 
 pub const CASES: &[Case] = &[
     Case {
         name: "dump",
-        doc: "docs/walkthrough.md",
         needs: Needs::Nothing,
-        from: None,
-        skip: &[],
-        mask_counters: false,
-        mask: no_mask,
         run: |s| {
             s.cmd(
                 "$ xdploader -file kern/xdp.elf -dump",
                 &[xdploader(), "-file", "kern/xdp.elf", "-dump"],
             )
         },
+        ..WALK
     },
     Case {
         name: "walk-nocheck-refused",
         run: |s| {
-            let dir = TempDir::new("nocheck");
-            let pins = support::PinDir::new("nocheck");
-            s.name(dir.path.clone(), "/tmp/nocheck");
-            s.name(pins.as_str(), "/sys/fs/bpf/nocheck");
+            let (dir, pins) = nocheck_dirs(s);
             s.cmd("$ mkdir /tmp/nocheck", &["mkdir", &dir.path]);
             s.cmd(
                 "$ cp kern/xdp.c kern/parsing.h /tmp/nocheck/",
@@ -48,17 +39,7 @@ pub const CASES: &[Case] = &[
             );
             nocheck_build(s, &dir, "65,66");
             let before = s.text.len();
-            s.cmd(
-                "$ sudo xdploader -file /tmp/nocheck/xdp.elf -load-only -pin-path /sys/fs/bpf/nocheck",
-                &[
-                    xdploader(),
-                    "-file",
-                    &dir.join("xdp.elf"),
-                    "-load-only",
-                    "-pin-path",
-                    pins.as_str(),
-                ],
-            );
+            nocheck_load(s, &dir, &pins);
             remove_verifier_logs(&s.text[before..]);
             s.echo_status();
         },
@@ -67,29 +48,16 @@ pub const CASES: &[Case] = &[
     Case {
         name: "walk-nocheck-loads",
         run: |s| {
-            let dir = TempDir::new("nocheck");
-            let pins = support::PinDir::new("nocheck");
-            s.name(dir.path.clone(), "/tmp/nocheck");
-            s.name(pins.as_str(), "/sys/fs/bpf/nocheck");
+            let (dir, pins) = nocheck_dirs(s);
             // What the block before left in /tmp/nocheck.
-            s.quietly(&["mkdir", &dir.path]);
-            s.quietly(&["cp", "kern/xdp.c", &format!("{}/", dir.path)]);
+            quietly(&["mkdir", &dir.path]);
+            quietly(&["cp", "kern/xdp.c", &format!("{}/", dir.path)]);
             s.cmd(
                 "$ cp kern/parsing.h /tmp/nocheck/parsing.h",
                 &["cp", "kern/parsing.h", &dir.join("parsing.h")],
             );
             nocheck_build(s, &dir, "116,117");
-            s.cmd(
-                "$ sudo xdploader -file /tmp/nocheck/xdp.elf -load-only -pin-path /sys/fs/bpf/nocheck",
-                &[
-                    xdploader(),
-                    "-file",
-                    &dir.join("xdp.elf"),
-                    "-load-only",
-                    "-pin-path",
-                    pins.as_str(),
-                ],
-            );
+            nocheck_load(s, &dir, &pins);
             s.cmd(
                 "$ sudo rm -r /sys/fs/bpf/nocheck /tmp/nocheck",
                 &["rm", "-r", pins.as_str(), &dir.path],
@@ -102,7 +70,7 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let demo = Demo::new(s);
             let script = demo.script("start.sh");
-            s.cmd("$ sudo scripts/start.sh", &as_strs(&script));
+            s.cmd("$ sudo scripts/start.sh", &strs(&script));
         },
         ..WALK
     },
@@ -111,7 +79,7 @@ pub const CASES: &[Case] = &[
         mask: mask_pass,
         run: |s| {
             let demo = Demo::start(s);
-            demo.cmd(
+            demo.ip(
                 s,
                 "$ ip link show dev veth1",
                 &["ip", "link", "show", "dev", &demo.host_veth],
@@ -174,7 +142,7 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "walk-status",
-        mask: mask_prog_show,
+        mask: mask_bpftool,
         run: |s| {
             let demo = Demo::start(s);
             demo.status(s, "$ sudo xdploader -status -i veth1", "");
@@ -201,12 +169,7 @@ pub const CASES: &[Case] = &[
             let demo = Demo::start(s);
             demo.ping_quietly(5);
             demo.empty_slot_1(s);
-            demo.ping(
-                s,
-                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
-                &["-c", "3", "-i", "0.2", "-q"],
-            );
-            demo.statswatch(s, "$ sudo statswatch", &[]);
+            demo.ping_3_and_statswatch(s);
             demo.status(
                 s,
                 "$ sudo xdploader -status -i veth1 | head -3",
@@ -230,12 +193,7 @@ pub const CASES: &[Case] = &[
                 "kern/xdp.elf",
                 &[],
             );
-            demo.ping(
-                s,
-                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
-                &["-c", "3", "-i", "0.2", "-q"],
-            );
-            demo.statswatch(s, "$ sudo statswatch", &[]);
+            demo.ping_3_and_statswatch(s);
         },
         ..WALK
     },
@@ -282,7 +240,6 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let dir = TempDir::new("xdpdoc");
             s.name(dir.path.clone(), "/tmp/xdpdoc");
-            std::fs::create_dir(&dir.path).expect("create the pcap's directory");
             let script = udp_pcap_python();
             std::fs::write(dir.join("udp.py"), script).expect("write udp.py");
             let made = std::process::Command::new("python3")
@@ -377,7 +334,7 @@ pub const CASES: &[Case] = &[
                 "kern/xdp.elf",
                 &["-mode", "auto"],
             );
-            demo.cmd(
+            demo.ip(
                 s,
                 "$ ip link show dev veth1",
                 &["ip", "link", "show", "dev", &demo.host_veth],
@@ -387,12 +344,7 @@ pub const CASES: &[Case] = &[
                 "$ sudo xdploader -status -i veth1 | head -1",
                 " | head -1",
             );
-            demo.ping(
-                s,
-                "$ ping -c 3 -i 0.2 -q 10.2.2.2",
-                &["-c", "3", "-i", "0.2", "-q"],
-            );
-            demo.statswatch(s, "$ sudo statswatch", &[]);
+            demo.ping_3_and_statswatch(s);
         },
         ..WALK
     },
@@ -401,7 +353,7 @@ pub const CASES: &[Case] = &[
         run: |s| {
             let demo = Demo::start(s);
             let script = demo.script("stop.sh");
-            s.cmd("$ sudo scripts/stop.sh", &as_strs(&script));
+            s.cmd("$ sudo scripts/stop.sh", &strs(&script));
             let pins: Vec<String> = ["jmp_map", "stats_map", "if_redirect"]
                 .iter()
                 .map(|name| demo.pin(name))
@@ -447,45 +399,28 @@ root_transcripts! {
     transcript_walk_stop => "walk-stop",
 }
 
-static NEXT_ID: AtomicU32 = AtomicU32::new(0);
-
-fn unique(tag: &str) -> (u32, u32, String) {
-    let pid = std::process::id();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    (pid, id, format!("{tag}-{pid}-{id}"))
+/// /tmp/nocheck (named, not made: the doc makes it) and /sys/fs/bpf/nocheck.
+fn nocheck_dirs(s: &mut Session) -> (TempDir, support::PinDir) {
+    let dir = TempDir::named("nocheck");
+    let pins = support::PinDir::new("nocheck");
+    s.name(dir.path.clone(), "/tmp/nocheck");
+    s.name(pins.as_str(), "/sys/fs/bpf/nocheck");
+    (dir, pins)
 }
 
-fn as_strs(argv: &[String]) -> Vec<&str> {
-    argv.iter().map(String::as_str).collect()
-}
-
-/// A directory in the temporary directory, unique per process and case, removed (with
-/// what is in it) on `Drop`.
-struct TempDir {
-    path: String,
-}
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let (_, _, name) = unique(&format!("xdpw{tag}"));
-        TempDir {
-            path: std::env::temp_dir()
-                .join(name)
-                .to_str()
-                .expect("utf-8 temp dir")
-                .to_string(),
-        }
-    }
-
-    fn join(&self, name: &str) -> String {
-        format!("{}/{name}", self.path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// `sudo xdploader -file /tmp/nocheck/xdp.elf -load-only -pin-path /sys/fs/bpf/nocheck`.
+fn nocheck_load(s: &mut Session, dir: &TempDir, pins: &support::PinDir) {
+    s.cmd(
+        "$ sudo xdploader -file /tmp/nocheck/xdp.elf -load-only -pin-path /sys/fs/bpf/nocheck",
+        &[
+            xdploader(),
+            "-file",
+            &dir.join("xdp.elf"),
+            "-load-only",
+            "-pin-path",
+            pins.as_str(),
+        ],
+    );
 }
 
 /// `sed -i 'LINESs|^|//|'` on /tmp/nocheck/parsing.h, the diff, and clang.
@@ -511,16 +446,6 @@ fn nocheck_build(s: &mut Session, dir: &TempDir, lines: &str) {
             ),
         ],
     );
-}
-
-/// Removes the /tmp/xdploader-verifier-*.log files named in `output`.
-fn remove_verifier_logs(output: &str) {
-    for (at, _) in output.match_indices("/tmp/xdploader-verifier-") {
-        let rest = &output[at..];
-        if let Some(end) = rest.find(".log") {
-            let _ = std::fs::remove_file(&rest[..end + 4]);
-        }
-    }
 }
 
 /// The test network of scripts/start.sh under names of this case's own: the namespace
@@ -559,7 +484,6 @@ impl Demo {
         // Interface names are at most 15 bytes.
         let veth = format!("xw{}x{id}", pid % 1_000_000);
         let shim = TempDir::new("shim");
-        std::fs::create_dir(&shim.path).expect("create the sysctl shim's directory");
         let sysctl = shim.join("sysctl");
         std::fs::write(&sysctl, SYSCTL_SHIM).expect("write the sysctl shim");
         use std::os::unix::fs::PermissionsExt;
@@ -574,8 +498,8 @@ impl Demo {
             shim,
         };
         // From here on, Drop removes whatever part of it was made.
-        s.quietly(&["ip", "netns", "add", &demo.host_ns]);
-        s.quietly_owned(&demo.argv(&["ip", "link", "set", "dev", "lo", "up"]));
+        quietly(&["ip", "netns", "add", &demo.host_ns]);
+        quietly(&strs(&demo.argv(&["ip", "link", "set", "dev", "lo", "up"])));
         let root = repo_root().display().to_string();
         s.name(xdploader(), "/work/main/target/release/xdploader");
         s.name(root, "/work/main");
@@ -590,7 +514,7 @@ impl Demo {
     /// The network built and the program loaded, as after the doc's `sudo scripts/start.sh`.
     fn start(s: &mut Session) -> Demo {
         let demo = Demo::new(s);
-        s.quietly_owned(&demo.script("start.sh"));
+        quietly(&strs(&demo.script("start.sh")));
         demo
     }
 
@@ -606,8 +530,12 @@ impl Demo {
 
     /// Runs `argv` in the host namespace and records it as `shown`.
     fn cmd(&self, s: &mut Session, shown: &str, argv: &[&str]) {
-        let all = self.argv(argv);
-        s.cmd(shown, &as_strs(&all));
+        s.cmd(shown, &strs(&self.argv(argv)));
+    }
+
+    /// `cmd` for `ip link show` (see `Session::ip`).
+    fn ip(&self, s: &mut Session, shown: &str, argv: &[&str]) {
+        s.ip(shown, &strs(&self.argv(argv)));
     }
 
     /// `scripts/NAME` in the host namespace with this demo's names, its trace and
@@ -650,7 +578,7 @@ impl Demo {
         ];
         argv.extend_from_slice(extra);
         if shown.is_empty() {
-            s.quietly_owned(&self.argv(&argv));
+            quietly(&strs(&self.argv(&argv)));
         } else {
             self.cmd(s, shown, &argv);
         }
@@ -674,6 +602,16 @@ impl Demo {
         self.cmd(s, shown, &argv);
     }
 
+    /// The doc's `ping -c 3 -i 0.2 -q 10.2.2.2`, then `sudo statswatch`.
+    fn ping_3_and_statswatch(&self, s: &mut Session) {
+        self.ping(
+            s,
+            "$ ping -c 3 -i 0.2 -q 10.2.2.2",
+            &["-c", "3", "-i", "0.2", "-q"],
+        );
+        self.statswatch(s, "$ sudo statswatch", &[]);
+    }
+
     fn statswatch(&self, s: &mut Session, shown: &str, extra: &[&str]) {
         let stats = self.pin("stats_map");
         let mut argv = vec![statswatch(), "-file", &stats];
@@ -684,11 +622,9 @@ impl Demo {
     /// `ping -c COUNT -i 0.2 -q 10.2.2.2`, not recorded; lost replies are no error.
     fn ping_quietly(&self, count: u32) {
         let count = count.to_string();
-        let argv = self.argv(&["ping", "-c", &count, "-i", "0.2", "-q", "10.2.2.2"]);
-        let _ = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .output()
-            .expect("run ping");
+        output_of(&strs(
+            &self.argv(&["ping", "-c", &count, "-i", "0.2", "-q", "10.2.2.2"]),
+        ));
     }
 
     /// `sudo bpftool map delete pinned /sys/fs/bpf/jmp_map key 1 0 0 0`.
@@ -761,68 +697,17 @@ impl Drop for Demo {
     }
 }
 
-/// Masks ping's round-trip times, and every number on lines whose figures include
-/// frames the machine sends by itself
+/// Every number on lines whose figures include frames the machine sends by itself
 /// (ARP and IPv6 neighbour discovery on a fresh veth pair, at times of its own): the
 /// XDP_PASS total and the per-CPU lines (which CPU a frame arrives on varies too).
 fn mask_pass(line: &str) -> String {
-    let line = &mask_peer_ifindex(line);
-    let trimmed = line.trim_start();
-    // ping's round-trip figures.
-    if trimmed.starts_with("rtt min/avg/max/mdev = ") {
-        return mask_digits(line);
-    }
-    if trimmed.starts_with("XDP_PASS:") || trimmed.starts_with("CPU ") {
+    if line.trim_start().starts_with("CPU ") {
         let label_end = line.find(':').map_or(0, |at| at + 1);
         let (label, rest) = line.split_at(label_end);
         format!("{label}{}", mask_digits(rest))
     } else {
-        line.to_string()
+        mask_xdp_pass(line)
     }
-}
-
-/// `veth1@if45`: the peer's ifindex.
-fn mask_peer_ifindex(line: &str) -> String {
-    match line.find("@if") {
-        Some(at) => {
-            let (head, tail) = line.split_at(at + 3);
-            let digits = tail.len() - tail.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            if digits == 0 {
-                return line.to_string();
-            }
-            format!("{head}N{}", &tail[digits..])
-        }
-        None => line.to_string(),
-    }
-}
-
-fn mask_digits(text: &str) -> String {
-    let mut out = String::new();
-    let mut in_number = false;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('N');
-            }
-            in_number = true;
-        } else {
-            out.push(c);
-            in_number = false;
-        }
-    }
-    out
-}
-
-/// bpftool's program ids in jmp_map's values, load times and map ids.
-fn mask_prog_show(line: &str) -> String {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with("\"value\":") || trimmed.starts_with("loaded_at ") {
-        return mask_digits(line);
-    }
-    if let Some(at) = line.find("map_ids ") {
-        return format!("{}{}", &line[..at], mask_digits(&line[at..]));
-    }
-    line.to_string()
 }
 
 /// A trace line: `ping-PID [CPU] FLAGS SECONDS: bpf_trace_printk: MESSAGE`; everything
