@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn the_loopback_interface_is_listed_with_its_index() {
         let all = interfaces().expect("if_nameindex");
-        let lo = all.iter().find(|(name, _)| name == "lo").expect("lo is listed");
+        let lo = all
+            .iter()
+            .find(|(name, _)| name == "lo")
+            .expect("lo is listed");
         assert_eq!(Some(lo.1), ifindex("lo").ok());
     }
 }
