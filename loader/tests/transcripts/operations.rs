@@ -140,9 +140,9 @@ pub const CASES: &[Case] = &[
         mask: ops_mask,
         run: |s| {
             let ops = Ops::new(s);
-            let _libxdp = ops.xdp_loader_plain(s, true);
+            let libxdp = ops.xdp_loader_plain(s, true);
             s.xdp_loader(
-                &ops.net.xdp_ns,
+                &libxdp,
                 "$ sudo xdp-loader status veth1",
                 &["status", &ops.net.xdp_if],
             );
@@ -238,7 +238,9 @@ pub const CASES: &[Case] = &[
             let ops = Ops::new(s);
             ops.load(&["-mode", "drv"]);
             ops.xdploader(s, "-status -i veth1");
-            ops.xdploader_own_sysfs(s, "-status");
+            // Without -i: every interface of the namespace (the kernel's list, not
+            // /sys/class/net, which under nsenter --net is the host's).
+            ops.xdploader(s, "-status");
         },
         ..Case::BASE
     },
@@ -367,30 +369,6 @@ impl Ops {
         s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &strs(&argv));
     }
 
-    /// `sudo xdploader ARGS` where /sys/class/net shows the namespace's own interfaces, as
-    /// on the doc's host: `-status` without `-i` lists that directory, and the sysfs that
-    /// `nsenter --net` leaves in place is the host's. A private sysfs mounted in a private
-    /// mount namespace (gone with the command) is bound over it; bpffs stays as it is.
-    fn xdploader_own_sysfs(&self, s: &mut Session, args: &str) {
-        let sysfs = TempDir::new("sysfs");
-        let script = format!(
-            "mount -t sysfs sysfs {dir} && mount --bind {dir}/class/net /sys/class/net && exec \"$0\" \"$@\"",
-            dir = sysfs.as_str()
-        );
-        let mut argv = vec![
-            "unshare".to_string(),
-            "--mount".to_string(),
-            "--propagation".to_string(),
-            "private".to_string(),
-            "sh".to_string(),
-            "-c".to_string(),
-            script,
-            xdploader().to_string(),
-        ];
-        argv.extend(self.real_args(args));
-        s.cmd_in(&self.net, &format!("$ sudo xdploader {args}"), &strs(&argv));
-    }
-
     /// `sudo xdploader ARGS | PIPE`.
     fn xdploader_piped(&self, s: &mut Session, args: &str, pipe: &str) {
         let script = format!(
@@ -434,9 +412,12 @@ impl Ops {
     /// `xdp-loader load -m native veth1 ... -n xdp_plain` (xdp-tools), shown or not; the
     /// guard unloads what it attached (and any libxdp dispatcher pins) when the case ends.
     fn xdp_loader_plain(&self, s: &mut Session, shown: bool) -> XdpLoaderGuard {
+        let libxdp_bpffs = support::PinDir::new("libxdp");
+        std::fs::create_dir_all(&libxdp_bpffs.path).expect("libxdp's private bpffs directory");
         let guard = XdpLoaderGuard {
             xdp_ns: self.net.xdp_ns.clone(),
             interface: self.net.xdp_if.clone(),
+            libxdp_bpffs,
         };
         let object = "loader/tests/fixtures/xdp_variants.elf";
         let argv = [
@@ -451,7 +432,7 @@ impl Ops {
         let mut quiet = Session::new();
         let session = if shown { s } else { &mut quiet };
         session.xdp_loader(
-            &self.net.xdp_ns,
+            &guard,
             &format!("$ sudo xdp-loader load -m native veth1 {object} -n xdp_plain"),
             &argv,
         );
@@ -465,18 +446,27 @@ impl Ops {
 }
 
 impl Session {
-    /// `xdp-loader ARGS` in the namespace `netns`, recorded as `shown`. xdp-loader holds a
+    /// `xdp-loader ARGS` in the guard's namespace, recorded as `shown`. xdp-loader holds a
     /// machine-wide lock file (/run/xdp-loader.lck) while it works and gives up at once
     /// when another run holds it, so a run that met the lock is tried again (bounded).
-    fn xdp_loader(&mut self, netns: &str, shown: &str, args: &[&str]) {
-        let output = xdp_loader_output(netns, args);
+    fn xdp_loader(&mut self, libxdp: &XdpLoaderGuard, shown: &str, args: &[&str]) {
+        let output = xdp_loader_output(libxdp, args);
         self.record(shown, &output);
     }
 }
 
-fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
-    let netns = format!("--net=/run/netns/{netns}");
-    let mut argv = vec!["nsenter", netns.as_str(), "xdp-loader"];
+fn xdp_loader_output(libxdp: &XdpLoaderGuard, args: &[&str]) -> std::process::Output {
+    let netns = format!("--net=/run/netns/{}", libxdp.xdp_ns);
+    // libxdp keeps its pins (and the directories it makes for them) under
+    // $LIBXDP_BPFFS/xdp: a directory of the test's own, not the machine's /sys/fs/bpf/xdp.
+    let bpffs = format!("LIBXDP_BPFFS={}", libxdp.libxdp_bpffs.as_str());
+    let mut argv = vec![
+        "nsenter",
+        netns.as_str(),
+        "env",
+        bpffs.as_str(),
+        "xdp-loader",
+    ];
     argv.extend_from_slice(args);
     run_retrying(&argv, |output| {
         !output.status.success() && stderr_says(output, "lock")
@@ -484,16 +474,18 @@ fn xdp_loader_output(netns: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// Takes off what xdp-loader attached in the test's namespace, with xdp-loader itself, so
-/// that libxdp removes the dispatcher pins it may have made under /sys/fs/bpf/xdp (and
-/// only those). Dropped before the TestNet, whose namespace it needs.
+/// that libxdp removes the dispatcher pins it may have made; then the private bpffs
+/// directory it pinned them in goes (PinDir). Dropped before the TestNet, whose
+/// namespace it needs.
 struct XdpLoaderGuard {
     xdp_ns: String,
     interface: String,
+    libxdp_bpffs: support::PinDir,
 }
 
 impl Drop for XdpLoaderGuard {
     fn drop(&mut self) {
-        let _ = xdp_loader_output(&self.xdp_ns, &["unload", "-a", &self.interface]);
+        let _ = xdp_loader_output(self, &["unload", "-a", &self.interface]);
     }
 }
 
