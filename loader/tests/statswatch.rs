@@ -713,6 +713,14 @@ fn a_map_replaced_under_a_running_watch_starts_a_new_baseline() {
 
     net.send_udp(20, 50);
     watch.until(Duration::from_secs(5), |sample| pass_packets(sample) == 20);
+    // Both watches must have opened the map before its pin goes: one that starts later
+    // finds nothing pinned and exits, as it should.
+    assert!(
+        wait_for(Duration::from_secs(5), || collected(&text_out)
+            .contains("XDP_PASS")),
+        "the text watch printed no sample: {}",
+        collected(&text_err)
+    );
 
     // The reload of a stats map that is no longer pinned: a new map.
     std::fs::remove_file(&pin).expect("remove the stats_map pin");
