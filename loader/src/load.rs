@@ -678,6 +678,92 @@ pub fn tail_call_plan<'a>(
     Ok(Some((index, programs)))
 }
 
+/// The programs loading `entry` brings: itself, its `<entry>_<N>` tail calls and the
+/// programs a prog array is statically initialised with. `check_linkable` takes them
+/// before anything is created.
+pub fn chain_programs<'a>(object: &'a Object, entry: &'a ProgramSpec) -> Vec<&'a ProgramSpec> {
+    let mut programs = vec![entry];
+    programs.extend(
+        tail_call_programs(object, &entry.name)
+            .into_iter()
+            .map(|(_, program)| program),
+    );
+    programs.extend(
+        statically_referenced_programs(object)
+            .into_iter()
+            .filter_map(|name| object.program(name)),
+    );
+    programs
+}
+
+/// A step of `load_chain`, for callers that say what they do.
+pub enum ChainStep<'a> {
+    /// The tail-call programs come next.
+    TailCalls,
+    /// This program is about to be loaded.
+    Program(&'a str),
+}
+
+/// The programs of a chain, loaded, nothing wired yet.
+pub struct LoadedChain<'a> {
+    pub entry: ProgFd,
+    /// `(slot, name, fd)` of the `<entry>_<N>` programs.
+    pub tail_calls: Vec<(u32, &'a str, ProgFd)>,
+    /// Programs a prog array's static initialisation names, not already loaded above.
+    pub static_slots: Vec<(&'a str, ProgFd)>,
+}
+
+impl<'a> LoadedChain<'a> {
+    /// Every program, entry first, by name.
+    pub fn all(&self, entry: &'a str) -> Vec<(&'a str, &ProgFd)> {
+        let mut all = vec![(entry, &self.entry)];
+        all.extend(self.tail_calls.iter().map(|(_, name, fd)| (*name, fd)));
+        all.extend(self.static_slots.iter().map(|(name, fd)| (*name, fd)));
+        all
+    }
+}
+
+/// Loads the tail-call programs of `plan`, then `entry`, then the programs prog arrays
+/// are initialised with (each once), telling `progress` before each.
+pub fn load_chain<'a>(
+    object: &'a Object,
+    entry: &'a ProgramSpec,
+    plan: Option<&TailCallPlan<'a>>,
+    maps: &[LiveMap],
+    btf: Option<&BtfFd>,
+    mut progress: impl FnMut(ChainStep<'a>),
+) -> Result<LoadedChain<'a>, LoadError> {
+    let mut tail_calls = Vec::new();
+    if let Some((_, programs)) = plan {
+        progress(ChainStep::TailCalls);
+        for (slot, program) in programs {
+            progress(ChainStep::Program(&program.name));
+            let fd = load_program(object, program, maps, btf)?;
+            tail_calls.push((*slot, program.name.as_str(), fd));
+        }
+    }
+    progress(ChainStep::Program(&entry.name));
+    let entry_fd = load_program(object, entry, maps, btf)?;
+    let mut static_slots = Vec::new();
+    for name in statically_referenced_programs(object) {
+        let already = name == entry.name
+            || tail_calls.iter().any(|(_, loaded, _)| *loaded == name)
+            || static_slots.iter().any(|(loaded, _)| *loaded == name);
+        if let (false, Some(program)) = (already, object.program(name)) {
+            progress(ChainStep::Program(&program.name));
+            static_slots.push((
+                program.name.as_str(),
+                load_program(object, program, maps, btf)?,
+            ));
+        }
+    }
+    Ok(LoadedChain {
+        entry: entry_fd,
+        tail_calls,
+        static_slots,
+    })
+}
+
 /// Puts `program` into `slot` of the prog array.
 pub fn set_tail_call(
     prog_array: &LiveMap,

@@ -831,18 +831,7 @@ pub fn load_for_run(
             name: program.to_string(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
-    let mut to_load = vec![entry];
-    to_load.extend(
-        load::tail_call_programs(object, &entry.name)
-            .into_iter()
-            .map(|(_, program)| program),
-    );
-    to_load.extend(
-        load::statically_referenced_programs(object)
-            .into_iter()
-            .filter_map(|name| object.program(name)),
-    );
-    load::check_linkable(object, to_load)?;
+    load::check_linkable(object, load::chain_programs(object, entry))?;
     let tail_calls = load::tail_call_plan(object, entry)?;
     let created = if object
         .maps
@@ -897,48 +886,20 @@ fn load_prepared(
     }
 
     timings::phase("programs");
-    let mut loaded_tail_calls = Vec::new();
-    let prog_array = match &tail_calls {
-        None => None,
-        Some((index, programs)) => {
-            for (slot, program) in programs {
-                let fd = load::load_program(object, program, &maps, btf.as_ref())?;
-                loaded_tail_calls.push((*slot, program.name.clone(), fd));
-            }
-            Some(*index)
-        }
-    };
-    let entry_fd = load::load_program(object, entry, &maps, btf.as_ref())?;
-    let mut static_slot_programs = Vec::new();
-    for name in load::statically_referenced_programs(object) {
-        let already = name == entry.name
-            || loaded_tail_calls
-                .iter()
-                .any(|(_, loaded, _)| loaded == name);
-        if let (false, Some(program)) = (already, object.program(name)) {
-            static_slot_programs.push((
-                name.to_string(),
-                load::load_program(object, program, &maps, btf.as_ref())?,
-            ));
-        }
-    }
-    let mut loaded: Vec<(&str, &ProgFd)> = vec![(entry.name.as_str(), &entry_fd)];
-    loaded.extend(
-        loaded_tail_calls
-            .iter()
-            .map(|(_, name, fd)| (name.as_str(), fd)),
-    );
-    loaded.extend(
-        static_slot_programs
-            .iter()
-            .map(|(name, fd)| (name.as_str(), fd)),
-    );
+    let chain = load::load_chain(
+        object,
+        entry,
+        tail_calls.as_ref(),
+        &maps,
+        btf.as_ref(),
+        |_| {},
+    )?;
     timings::phase("tail calls");
-    let mut wiring = load::fill_program_slots(&maps, &loaded)?;
-    if let Some(index) = prog_array {
-        for (slot, name, fd) in &loaded_tail_calls {
-            load::set_tail_call(&maps[index], *slot, fd, name)?;
-            wiring.push((maps[index].kernel_name.clone(), *slot, name.clone()));
+    let mut wiring = load::fill_program_slots(&maps, &chain.all(&entry.name))?;
+    if let Some((index, _)) = &tail_calls {
+        for (slot, name, fd) in &chain.tail_calls {
+            load::set_tail_call(&maps[*index], *slot, fd, name)?;
+            wiring.push((maps[*index].kernel_name.clone(), *slot, name.to_string()));
         }
     }
     timings::phase("pin");
@@ -952,13 +913,19 @@ fn load_prepared(
                 .then(|| (map.kernel_name.clone(), path.clone()))
         })
         .collect();
-    let mut programs: Vec<(String, ProgFd)> = loaded_tail_calls
+    let programs: Vec<(String, ProgFd)> = chain
+        .tail_calls
         .into_iter()
-        .map(|(_, name, fd)| (name, fd))
+        .map(|(_, name, fd)| (name.to_string(), fd))
+        .chain(
+            chain
+                .static_slots
+                .into_iter()
+                .map(|(name, fd)| (name.to_string(), fd)),
+        )
         .collect();
-    programs.extend(static_slot_programs);
     Ok(LoadedRun {
-        entry: entry_fd,
+        entry: chain.entry,
         maps,
         programs,
         wiring,

@@ -233,18 +233,7 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
             name: args.prog.clone(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
-    let mut to_load = vec![entry];
-    to_load.extend(
-        load::tail_call_programs(object, &entry.name)
-            .into_iter()
-            .map(|(_, program)| program),
-    );
-    to_load.extend(
-        load::statically_referenced_programs(object)
-            .into_iter()
-            .filter_map(|name| object.program(name)),
-    );
-    load::check_linkable(object, to_load)?;
+    load::check_linkable(object, load::chain_programs(object, entry))?;
     // Interfaces first: a typo should not cost a verifier run.
     let interfaces = args
         .interfaces
@@ -315,40 +304,20 @@ fn attach_prepared(
 
     timings::phase("programs");
     let tail_calls = load::tail_call_plan(object, entry)?;
-    let mut loaded_tail_calls = Vec::new();
-    let prog_array = match &tail_calls {
-        None => None,
-        Some((index, programs)) => {
-            println!("Loading tail call jumps");
-            for (slot, program) in programs {
-                println!("Loading program name {}", program.name);
-                let fd = load::load_program(object, program, &maps, btf.as_ref())?;
-                loaded_tail_calls.push((*slot, program.name.as_str(), fd));
-            }
-            Some(&maps[*index])
-        }
-    };
-    println!("Loading program name {}", entry.name);
-    let entry_fd = load::load_program(object, entry, &maps, btf.as_ref())?;
-    // Programs a prog array is initialised with (`.values = { [N] = &prog }`).
-    let mut static_slot_programs = Vec::new();
-    for name in load::statically_referenced_programs(object) {
-        let already = name == entry.name
-            || loaded_tail_calls
-                .iter()
-                .any(|(_, loaded, _)| *loaded == name);
-        if let (false, Some(program)) = (already, object.program(name)) {
-            println!("Loading program name {name}");
-            static_slot_programs.push((
-                name,
-                load::load_program(object, program, &maps, btf.as_ref())?,
-            ));
-        }
-    }
+    let chain = load::load_chain(
+        object,
+        entry,
+        tail_calls.as_ref(),
+        &maps,
+        btf.as_ref(),
+        |step| match step {
+            load::ChainStep::TailCalls => println!("Loading tail call jumps"),
+            load::ChainStep::Program(name) => println!("Loading program name {name}"),
+        },
+    )?;
+    let prog_array = tail_calls.as_ref().map(|(index, _)| &maps[*index]);
     timings::phase("tail calls");
-    let mut loaded: Vec<(&str, &sys::ProgFd)> = vec![(entry.name.as_str(), &entry_fd)];
-    loaded.extend(loaded_tail_calls.iter().map(|(_, name, fd)| (*name, fd)));
-    loaded.extend(static_slot_programs.iter().map(|(name, fd)| (*name, fd)));
+    let loaded = chain.all(&entry.name);
     for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
         println!("Inserting program {name} into slot {slot} of {map}");
     }
@@ -358,7 +327,7 @@ fn attach_prepared(
         .filter(|prog_array| prog_array.reused)
         .map(SlotGuard::save);
     if let Some(prog_array) = prog_array {
-        for (slot, name, fd) in &loaded_tail_calls {
+        for (slot, name, fd) in &chain.tail_calls {
             println!(
                 "Inserting program {name} (fd {}) into slot {slot} of {}",
                 fd.as_raw_fd(),
@@ -367,7 +336,7 @@ fn attach_prepared(
             load::set_tail_call(prog_array, *slot, fd, name)?;
         }
         if prog_array.reused {
-            let filled: Vec<u32> = loaded_tail_calls.iter().map(|(slot, _, _)| *slot).collect();
+            let filled: Vec<u32> = chain.tail_calls.iter().map(|(slot, _, _)| *slot).collect();
             for slot in load::clear_other_slots(prog_array, &filled)? {
                 println!(
                     "Emptied slot {slot} of {}, left over from an earlier load",
@@ -377,19 +346,13 @@ fn attach_prepared(
         }
     }
 
-    check_chain(
-        args,
-        object,
-        entry,
-        &loaded_tail_calls,
-        &static_slot_programs,
-    )?;
+    check_chain(args, object, entry, &chain)?;
     let used_maps: Vec<u32> = loaded
         .iter()
         .filter_map(|(_, fd)| sys::prog::prog_info(fd.as_fd()).ok())
         .flat_map(|info| info.map_ids)
         .collect();
-    load::bind_unused_maps(&entry_fd, &maps, &used_maps);
+    load::bind_unused_maps(&chain.entry, &maps, &used_maps);
 
     timings::phase("pin");
     let pinned = load::pin_maps(&maps)?;
@@ -412,7 +375,7 @@ fn attach_prepared(
         pin_root: &args.pin_path,
         frags,
     };
-    let attached = match attach_all(interfaces, &entry_fd, &entry.name, &options, &maps) {
+    let attached = match attach_all(interfaces, &chain.entry, &entry.name, &options, &maps) {
         Ok(attached) => attached,
         Err(error) => {
             load::unpin(&pinned);
@@ -596,12 +559,13 @@ fn check_chain(
     args: &Args,
     object: &elf::Object,
     entry: &elf::ProgramSpec,
-    tail_calls: &[(u32, &str, sys::ProgFd)],
-    static_slots: &[(&str, sys::ProgFd)],
+    chain: &load::LoadedChain<'_>,
 ) -> Result<(), LoadError> {
-    let mut names: Vec<&str> = vec![entry.name.as_str()];
-    names.extend(tail_calls.iter().map(|(_, name, _)| *name));
-    names.extend(static_slots.iter().map(|(name, _)| *name));
+    let names: Vec<&str> = chain
+        .all(&entry.name)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     let nodes: Vec<ChainNode> = names
         .iter()
         .filter_map(|name| object.program(name))
@@ -616,7 +580,8 @@ fn check_chain(
     if nodes.iter().all(|node| node.jumps.is_empty()) {
         return Ok(());
     }
-    let mut filled: Vec<(u32, String)> = tail_calls
+    let mut filled: Vec<(u32, String)> = chain
+        .tail_calls
         .iter()
         .map(|(slot, name, _)| (*slot, name.to_string()))
         .collect();
