@@ -313,19 +313,6 @@ fn exercise(name: &str) -> PathBuf {
     path
 }
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// `xdploader -file <solution> -run xdp_skeleton -pcap CAPTURE -pin-path DIR -json` and
 /// `extra`: the report.
 fn run_solution(name: &str, frames: &[Vec<u8>], pin_dir: &PinDir, extra: &[&str]) -> Value {

@@ -20,7 +20,6 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use loader::{ExitKind, LoadError};
@@ -43,24 +42,6 @@ const KERN_PROGRAMS: &[&str] = &["flt_skeleton", "flt_skeleton_1", "flt_skeleton
 const KERN_MAPS: &[&str] = &["flt_tcall", "flt_jmp"];
 /// How long the kernel gets to free what a failed run released (after an RCU grace period).
 const SETTLE: Duration = Duration::from_secs(10);
-
-static KERNEL: Mutex<()> = Mutex::new(());
-
-fn kernel_lock() -> MutexGuard<'static, ()> {
-    require_root();
-    KERNEL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// No panic and no Rust backtrace, whatever the outcome.
 fn assert_no_panic(output: &Output, what: &str) {
@@ -110,10 +91,6 @@ fn assert_mentions(line: &str, words: &[&str], what: &str) {
             "{what}: the error names `{word}`: {line}"
         );
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 fn xdploader_with(args: &[&str]) -> Output {

@@ -12,7 +12,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -62,26 +61,9 @@ const XDP_VARIANTS: &[&str] = &[
     "xdp_frags_cpu",
 ];
 
-/// The kernel tests here compare kernel-wide lists of programs and maps by name, and
-/// several fixtures are loaded by more than one test: they run one at a time within
-/// this process (each still with its own pin directory).
-static KERNEL: Mutex<()> = Mutex::new(());
-
-fn kernel_lock() -> MutexGuard<'static, ()> {
-    require_root();
-    KERNEL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+// The kernel tests here compare kernel-wide lists of programs and maps by name, and
+// several fixtures are loaded by more than one test: they run one at a time within
+// this process (`kernel_lock`, each still with its own pin directory).
 
 /// `xdploader -file FIXTURE -load-only -pin-path DIR`.
 fn load_only(fixture_name: &str, pin_dir: &PinDir) -> Output {

@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
@@ -197,19 +196,6 @@ fn read_pcap(bytes: &[u8]) -> (u32, Vec<(u32, u32, Vec<u8>)>) {
         at += 16 + length;
     }
     (link_type, records)
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 /// `xdploader -file kern/xdp.elf -run xdp_skeleton -pcap CAPTURE -pin-path DIR` and `extra`.

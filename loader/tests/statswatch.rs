@@ -19,10 +19,6 @@ const XDP_PASS: usize = 2;
 const SHOW_CURSOR: &str = "\x1b[?25h";
 const HIDE_CURSOR: &str = "\x1b[?25l";
 
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
 /// A child process that is killed and reaped when dropped, whatever happened to the test.
 struct Running {
     child: Child,

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 #[allow(unused_imports)]
-use support::{repo_root, require_root, statswatch, xdp_object, xdploader, TestNet};
+use support::{path_str, repo_root, require_root, statswatch, xdp_object, xdploader, TestNet};
 
 /// Tests for cases that need no privilege: `test_name => "case-name"`.
 macro_rules! plain_transcripts {
@@ -214,10 +214,6 @@ impl Session {
         }
         text
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
 
 fn strs<S: AsRef<str>>(argv: &[S]) -> Vec<&str> {

@@ -16,6 +16,33 @@ use std::time::{Duration, Instant};
 use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
 use nix::unistd::Pid;
 
+static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs the tests that hold it one at a time within this test binary: for tests that
+/// compare kernel-wide lists (every program, every map), which another test of the
+/// same binary would change under them. Needs root.
+pub fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
+    require_root();
+    KERNEL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A path the tests made themselves, as a `&str` for a command line.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A finished command's exit status and output, for an assertion message.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 /// The address of the XDP side (namespace A) and of the sender (namespace B).
 pub const XDP_SIDE_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const SENDER_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
