@@ -79,8 +79,11 @@ pub const CASES: &[Case] = &[
             let net = loaded(s);
             let pin_dir = path_str(&net.pin_dir).to_string();
             // statswatch on a terminal of its own (script(1) gives it a pseudo-terminal);
-            // Ctrl-C is typed into that terminal, which echoes it as ^C and sends SIGINT.
-            let inner = format!("{} -watch -pin-path {pin_dir}", statswatch());
+            // Ctrl-C is typed into that terminal, which echoes it as ^C and sends SIGINT to
+            // its foreground process group. script runs `$SHELL -c`, and a shell that forks
+            // instead of exec'ing (dash, when SHELL is unset) would die of that SIGINT
+            // itself: exec leaves statswatch alone to catch it.
+            let inner = format!("exec {} -watch -pin-path {pin_dir}", statswatch());
             let mut view = Live::spawn(&["script", "-q", "-e", "-c", &inner, "/dev/null"]);
             // The first frame (with its "Found map" line above) and the second, drawn
             // over it: 7 lines each, the second starting with its cursor movement.
