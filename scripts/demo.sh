@@ -25,7 +25,7 @@ as_root bash "$scripts/install-deps.sh"
 
 # Built as the user who ran the demo, so target/ and kern/xdp.elf are not
 # left owned by root when the demo itself was started with sudo.
-step "Building (cargo build --release; make -C kern)"
+step "Building (release, statically linked: build_release in scripts/lib.sh; make -C kern)"
 # shellcheck disable=SC2016 # expanded by the inner bash, as that user
 as_invoking_user bash -c '
     set -euo pipefail
@@ -33,7 +33,7 @@ as_invoking_user bash -c '
     find_cargo
     cd "$XDP_REPO_ROOT"
     set -x
-    "$CARGO" build --release
+    build_release
     make -C kern
 ' build "$scripts/lib.sh"
 

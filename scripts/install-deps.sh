@@ -8,7 +8,7 @@ packages=(
     clang llvm            # clang -target bpf, llvm-objdump
     libbpf-dev            # <bpf/bpf_helpers.h> and friends, headers only
     linux-libc-dev        # <linux/bpf.h>, <asm/types.h>
-    gcc libc6-dev make    # gcc -print-multiarch for the asm include path, cc/crt for linking Rust; make -C kern
+    gcc libc6-dev make    # gcc -print-multiarch for the asm include path, cc/crt and libc.a for linking Rust (static: build_release); make -C kern
     bpftool               # cross-checks of what the kernel holds
     iproute2 ethtool iputils-ping procps   # ip netns, ethtool -K, ping, sysctl (start.sh)
     libxdp1               # real-world XDP objects under /usr/lib/<triplet>/bpf

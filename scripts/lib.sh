@@ -137,3 +137,23 @@ find_cargo() {
     PATH="$(dirname "$CARGO"):$PATH"
     export PATH CARGO
 }
+
+# build_release [CARGO OPTION...]: target/release/xdploader and statswatch,
+# linked statically (glibc's static-pie, `-C target-feature=+crt-static`).
+# Every run of a static binary skips ld.so loading libgcc_s and libc and
+# resolving their symbols: about 0.25 ms of a 2 ms load here, more than all
+# of the loader's own work (docs/benchmarks.md). The flag goes to each binary
+# alone through `cargo rustc`: given in RUSTFLAGS it would reach the
+# proc-macro crates too (clap's derive), which cannot be built static. Where
+# the C library has no static archive (libc.a), the binary is built the usual
+# way instead, with a note. Needs CARGO (find_cargo).
+build_release() {
+    local bin
+    for bin in xdploader statswatch; do
+        if ! "$CARGO" rustc --release "$@" -p loader --bin "$bin" \
+            -- -C target-feature=+crt-static; then
+            note "linking $bin statically failed (is libc.a installed? Debian: libc6-dev); building it dynamically linked."
+            "$CARGO" build --release "$@" -p loader --bin "$bin"
+        fi
+    done
+}

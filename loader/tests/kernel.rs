@@ -394,3 +394,81 @@ fn timings_report_every_phase_and_add_up() {
         "the verifier's own time is reported:\n{stdout}"
     );
 }
+
+/// target/release/NAME: the binaries scripts/demo.sh runs, which scripts/test.sh builds
+/// the same way before the tests (build_release in scripts/lib.sh).
+fn release_binary(name: &str) -> String {
+    // CARGO_BIN_EXE_xdploader is target/<profile>/xdploader; release sits beside it.
+    let target = std::path::Path::new(xdploader())
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the target directory");
+    let path = target.join("release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test.sh builds it (build_release in scripts/lib.sh)",
+        path.display()
+    );
+    path_str(&path).to_string()
+}
+
+/// Whether the executable at `path` names a dynamic loader (PT_INTERP): a statically
+/// linked one does not.
+fn asks_for_a_dynamic_loader(path: &str) -> bool {
+    use object::read::elf::{ElfFile64, ProgramHeader};
+    let data = std::fs::read(path).unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
+    let file = ElfFile64::<object::Endianness>::parse(&*data)
+        .unwrap_or_else(|error| panic!("{path} is not a 64-bit ELF: {error}"));
+    let endian = file.endian();
+    file.elf_program_headers()
+        .iter()
+        .any(|header| header.p_type(endian) == object::elf::PT_INTERP)
+}
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn the_demo_build_is_static_and_attaches_and_counts() {
+    let loader = release_binary("xdploader");
+    let watcher = release_binary("statswatch");
+    for binary in [&loader, &watcher] {
+        assert!(
+            !asks_for_a_dynamic_loader(binary),
+            "{binary} is dynamically linked: build_release links it statically (is libc.a installed?)"
+        );
+    }
+
+    let net = TestNet::new();
+    let object = xdp_object();
+    let pin_dir = path_str(&net.pin_dir).to_string();
+    let output = net.in_xdp_ns(
+        &loader,
+        &[
+            "-file",
+            path_str(&object),
+            "-i",
+            &net.xdp_if,
+            "-pin-path",
+            &pin_dir,
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let (_, entry_id) = net.attached().expect("an XDP program on the interface");
+    assert_eq!(prog_name(entry_id), "xdp_skeleton");
+
+    const PACKETS: u64 = 20;
+    const PAYLOAD: u64 = 64;
+    let stats_pin = net.pin("stats_map");
+    net.send_udp(PACKETS as usize, PAYLOAD as usize);
+    let arrived = wait_for(Duration::from_secs(5), || {
+        statswatch_counts_with(&watcher, &stats_pin)[XDP_PASS].0 >= PACKETS
+    });
+    assert!(
+        arrived,
+        "{:?}",
+        statswatch_counts_with(&watcher, &stats_pin)
+    );
+    let mut expected = vec![(0, 0); 5];
+    expected[XDP_PASS] = (PACKETS, PACKETS * (PAYLOAD + UDP_FRAME_OVERHEAD));
+    assert_eq!(statswatch_counts_with(&watcher, &stats_pin), expected);
+    assert_eq!(bpftool_counts(&stats_pin), expected, "bpftool agrees");
+}

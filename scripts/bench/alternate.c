@@ -2,7 +2,7 @@
 /*
  * alternate: time several commands side by side, one run of each per round.
  *
- *   alternate -n RUNS [-w WARMUP] [-r PATH]... [-b FILE] -- LABEL CMD [ARG]... [:: LABEL CMD [ARG]...]...
+ *   alternate -n RUNS [-w WARMUP] [-r PATH]... [-b FILE [-t FILE]] -- LABEL CMD [ARG]... [:: LABEL CMD [ARG]...]...
  *
  * Each round runs every command once, starting one further along each round
  * (A B C, B C A, C A B, ...) so that no command always follows the same one.
@@ -16,6 +16,13 @@
  * run under), the line each run appended to FILE is read after the run and
  * FILE emptied, so every run's time inside bpf(2) is paired with its own
  * wall time.
+ *
+ * With -t FILE as well, every run's standard output goes to FILE (emptied
+ * when the run starts) instead of /dev/null. A run that the shim saw make no
+ * bpf(2) call (a statically linked binary, which LD_PRELOAD cannot reach) but
+ * that printed an `xdploader -timings` table takes its time inside bpf(2)
+ * from that table's "total" row (its second figure, ms): the same measure,
+ * clocked around each call from inside the process.
  *
  * Prints one line per command, in the order given:
  *   LABEL OK FAIL MEDIAN_US P10_US P90_US MIN_US USER_US SYS_US MAXRSS_KB BPF_US CALLS ABOVE_US
@@ -62,6 +69,22 @@ struct cmd {
 static const char *remove_paths[64];
 static int nremove;
 static const char *bpftime_path;
+static const char *stdout_path;
+
+/* The bpf(2) time of an xdploader -timings table in the -t file, or 0. */
+static double read_timings_bpf_us(void)
+{
+	char buf[4096];
+	double wall_ms, bpf_ms, us = 0;
+	FILE *f = fopen(stdout_path, "r");
+	if (!f)
+		return 0;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, " total %lf %lf", &wall_ms, &bpf_ms) == 2)
+			us = bpf_ms * 1e3;
+	fclose(f);
+	return us;
+}
 
 /* Reads the last "PROGRAM CALLS NS" line of the -b file, then empties it. */
 static void read_bpftime(double *calls, double *us)
@@ -123,7 +146,10 @@ static int run_once(struct cmd *c, int record)
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (stdout_path)
+		posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -143,6 +169,8 @@ static int run_once(struct cmd *c, int record)
 	double bpf_us = 0, calls = 0;
 	if (bpftime_path)
 		read_bpftime(&calls, &bpf_us);
+	if (stdout_path && calls == 0)
+		bpf_us = read_timings_bpf_us();
 
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	if (!record)
@@ -179,7 +207,7 @@ static double pct(const double *v, int n, double q)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: alternate -n RUNS [-w WARMUP] [-r PATH]... [-b FILE] -- LABEL CMD [ARG]... [:: LABEL CMD [ARG]...]...\n");
+	fprintf(stderr, "usage: alternate -n RUNS [-w WARMUP] [-r PATH]... [-b FILE [-t FILE]] -- LABEL CMD [ARG]... [:: LABEL CMD [ARG]...]...\n");
 	exit(2);
 }
 
@@ -189,7 +217,7 @@ int main(int argc, char **argv)
 	struct cmd cmds[16];
 	int ncmd = 0;
 
-	while ((opt = getopt(argc, argv, "+n:w:r:b:")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:w:r:b:t:")) != -1) {
 		switch (opt) {
 		case 'n':
 			runs = atoi(optarg);
@@ -205,11 +233,14 @@ int main(int argc, char **argv)
 		case 'b':
 			bpftime_path = optarg;
 			break;
+		case 't':
+			stdout_path = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (runs <= 0 || optind >= argc)
+	if (runs <= 0 || optind >= argc || (stdout_path && !bpftime_path))
 		usage();
 
 	/* LABEL CMD ARGS... groups separated by "::". */

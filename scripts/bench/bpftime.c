@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 /*
  * bpftime: an LD_PRELOAD shim for scripts/bench.sh that measures how long a
- * process spends inside bpf(2), the same way for every loader.
+ * process spends inside bpf(2), the same way for every dynamically linked loader.
  *
  *   BPFTIME_OUT=FILE LD_PRELOAD=.../bpftime.so CMD ...
  *
- * libbpf (in bpftool), aya and xdploader all reach bpf(2) through libc's
- * syscall(); this shim wraps that function, times each SYS_bpf call with
+ * libbpf (in bpftool), aya and a dynamically linked xdploader reach bpf(2)
+ * through libc's syscall(); this shim wraps that function (a statically
+ * linked xdploader is out of LD_PRELOAD's reach: bench.sh reads its own
+ * -timings figure instead, see alternate -t), times each SYS_bpf call with
  * CLOCK_MONOTONIC (a vDSO call, some 20 ns) and, when the process exits,
  * appends one line to FILE:
  *   PROGRAM CALLS NANOSECONDS

@@ -384,7 +384,12 @@ pub fn ensure_bpffs() {
 
 /// statswatch's five lines as (packets, bytes) per action.
 pub fn statswatch_counts(pin: &Path) -> Vec<(u64, u64)> {
-    let out = run_ok(statswatch(), &["-file", pin.to_str().expect("utf-8 path")]);
+    statswatch_counts_with(statswatch(), pin)
+}
+
+/// The same, from the statswatch binary at `binary`.
+pub fn statswatch_counts_with(binary: &str, pin: &Path) -> Vec<(u64, u64)> {
+    let out = run_ok(binary, &["-file", pin.to_str().expect("utf-8 path")]);
     out.lines()
         .skip(1)
         .map(|line| {
