@@ -4,8 +4,12 @@
  *
  *   alternate -n RUNS [-w WARMUP] [-r PATH]... [-b FILE [-t FILE]] -- LABEL CMD [ARG]... [:: LABEL CMD [ARG]...]...
  *
- * Each round runs every command once, starting one further along each round
- * (A B C, B C A, C A B, ...) so that no command always follows the same one.
+ * Each round runs every command once, in an order shuffled afresh for every
+ * round (a fixed seed, so a rerun uses the same orders). Over the rounds each
+ * command runs first, last and after each of the others about equally often:
+ * what one run leaves the kernel to finish (maps freed after an RCU grace
+ * period, per-CPU memory given back) falls on every command alike. (Rotating
+ * A B C, B C A, ... would not do that: B would always follow A.)
  * A run is timed from just before posix_spawn() to just after wait4() with
  * CLOCK_MONOTONIC: the whole process, start-up included. stdin, stdout and
  * stderr go to /dev/null. After every run (timed or not) each -r PATH is
@@ -278,9 +282,21 @@ int main(int argc, char **argv)
 	for (int r = 0; r < warmup; r++)
 		for (int k = 0; k < ncmd; k++)
 			run_once(&cmds[k], 0);
-	for (int r = 0; r < runs; r++)
+	unsigned int seed = 1;
+	int order[sizeof(cmds) / sizeof(cmds[0])];
+	for (int r = 0; r < runs; r++) {
+		/* Fisher-Yates; rand_r is plenty for choosing an order. */
 		for (int k = 0; k < ncmd; k++)
-			run_once(&cmds[(r + k) % ncmd], 1);
+			order[k] = k;
+		for (int k = ncmd - 1; k > 0; k--) {
+			int j = rand_r(&seed) % (k + 1);
+			int t = order[k];
+			order[k] = order[j];
+			order[j] = t;
+		}
+		for (int k = 0; k < ncmd; k++)
+			run_once(&cmds[order[k]], 1);
+	}
 
 	for (int k = 0; k < ncmd; k++) {
 		struct cmd *c = &cmds[k];
