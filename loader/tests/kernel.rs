@@ -438,19 +438,7 @@ fn the_demo_build_is_static_and_attaches_and_counts() {
     }
 
     let net = TestNet::new();
-    let object = xdp_object();
-    let pin_dir = path_str(&net.pin_dir).to_string();
-    let output = net.in_xdp_ns(
-        &loader,
-        &[
-            "-file",
-            path_str(&object),
-            "-i",
-            &net.xdp_if,
-            "-pin-path",
-            &pin_dir,
-        ],
-    );
+    let output = net.load_with(&loader, &[]);
     assert!(output.status.success(), "{}", describe(&output));
     let (_, entry_id) = net.attached().expect("an XDP program on the interface");
     assert_eq!(prog_name(entry_id), "xdp_skeleton");

@@ -245,6 +245,11 @@ impl TestNet {
 
     /// `xdploader -file kern/xdp.elf -i <xdp_if> -pin-path <pin_dir>` plus `extra`.
     pub fn load(&self, extra: &[&str]) -> Output {
+        self.load_with(xdploader(), extra)
+    }
+
+    /// The same with the xdploader binary at `loader`.
+    pub fn load_with(&self, loader: &str, extra: &[&str]) -> Output {
         let object = xdp_object();
         let pin_dir = self.pin_dir.display().to_string();
         let mut args = vec![
@@ -256,7 +261,7 @@ impl TestNet {
             &pin_dir,
         ];
         args.extend_from_slice(extra);
-        self.in_xdp_ns(xdploader(), &args)
+        self.in_xdp_ns(loader, &args)
     }
 
     pub fn load_ok(&self) -> String {
