@@ -550,19 +550,6 @@ fn map_update(ns: Option<&str>, pin: &Path, key: u32, value: u32) {
     run_ok("nsenter", &args);
 }
 
-fn hex_le(bytes: &Value) -> u64 {
-    bytes
-        .as_array()
-        .expect("hex bytes")
-        .iter()
-        .enumerate()
-        .map(|(index, byte)| {
-            let text = byte.as_str().expect("hex byte");
-            u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex byte") << (8 * index)
-        })
-        .sum()
-}
-
 // ---------------------------------------------------------------------------
 // Exercise 1: drop ICMP.
 // ---------------------------------------------------------------------------
@@ -667,12 +654,12 @@ fn count_protocols_counts_each_ip_protocol_in_proto_count() {
     assert_eq!(entries.len(), 256, "a slot per protocol number");
     let mut counts = vec![0u64; 256];
     for entry in entries {
-        let key = hex_le(&entry["key"]) as usize;
+        let key = hex_value(&entry["key"]) as usize;
         counts[key] = entry["values"]
             .as_array()
             .expect("per-CPU values")
             .iter()
-            .map(|cpu| hex_le(&cpu["value"]))
+            .map(|cpu| hex_value(&cpu["value"]))
             .sum();
     }
     let mut expected = vec![0u64; 256];
@@ -1060,7 +1047,7 @@ fn redirect_joins_two_veths_through_if_redirect() {
     .iter()
     // bpftool lists every slot of the array; empty ones carry an error, not bytes.
     .filter(|entry| entry["value"].is_array())
-    .map(|entry| (hex_le(&entry["key"]), hex_le(&entry["value"])))
+    .map(|entry| (hex_value(&entry["key"]), hex_value(&entry["value"])))
     .collect();
     let mut expected_slots = vec![
         (u64::from(one), u64::from(two)),

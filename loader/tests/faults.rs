@@ -17,7 +17,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -384,11 +383,9 @@ impl Snapshot {
     }
 }
 
-/// A TestNet whose per-interface lock files (xdploader leaves them under /run/xdploader) are
-/// removed on `Drop`, before the namespaces go.
+/// A TestNet with the helpers of these tests (TestNet's `Drop` cleans up).
 struct FaultNet {
     net: TestNet,
-    netns_inode: u64,
 }
 
 impl std::ops::Deref for FaultNet {
@@ -401,10 +398,7 @@ impl std::ops::Deref for FaultNet {
 impl FaultNet {
     fn new() -> FaultNet {
         let net = TestNet::new();
-        let netns_inode = std::fs::metadata(format!("/run/netns/{}", net.xdp_ns))
-            .expect("the XDP namespace")
-            .ino();
-        FaultNet { net, netns_inode }
+        FaultNet { net }
     }
 
     fn netns_path(&self) -> String {
@@ -440,20 +434,6 @@ impl FaultNet {
     }
 }
 
-impl Drop for FaultNet {
-    fn drop(&mut self) {
-        let prefix = format!("xdploader-{}-", self.netns_inode);
-        if let Ok(entries) = std::fs::read_dir("/run/xdploader") {
-            for entry in entries.filter_map(Result::ok) {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&prefix) && name.ends_with(".lock") {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
-}
-
 fn prog_show_id(id: u64) -> Value {
     json(&run_ok(
         "bpftool",
@@ -468,29 +448,6 @@ fn map_id_pinned(pin: &Path) -> u64 {
     ))["id"]
         .as_u64()
         .expect("map id")
-}
-
-/// (slot, program id) of every filled slot of a pinned prog array.
-fn prog_array_slots(pin: &Path) -> Vec<(u64, u64)> {
-    let out = run_ok("bpftool", &["-j", "map", "dump", "pinned", path_str(pin)]);
-    let number = |bytes: &Value| -> u64 {
-        bytes
-            .as_array()
-            .expect("bytes")
-            .iter()
-            .enumerate()
-            .map(|(index, byte)| {
-                let text = byte.as_str().expect("hex byte").trim_start_matches("0x");
-                u64::from_str_radix(text, 16).expect("hex byte") << (8 * index)
-            })
-            .sum()
-    };
-    json(&out)
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|entry| (number(&entry["key"]), number(&entry["value"])))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1051,7 +1008,8 @@ fn without_root_it_says_to_use_sudo() {
     // After a run as root, the interface's lock file is root's: a user cannot even open it.
     let lock_file = format!(
         "/run/xdploader/xdploader-{}-{}.lock",
-        net.netns_inode, net.xdp_if
+        net.xdp_netns_inode(),
+        net.xdp_if
     );
     let _ = std::fs::remove_file(&lock_file);
     std::fs::create_dir_all("/run/xdploader").expect("the lock directory");

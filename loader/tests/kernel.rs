@@ -42,34 +42,6 @@ fn pinned_map_id(pin: &std::path::Path) -> u64 {
     json(&out)["id"].as_u64().expect("map id")
 }
 
-/// The program ids in the prog array's slots, by slot.
-fn prog_array_slots(pin: &std::path::Path) -> Vec<(u32, u64)> {
-    let out = run_ok(
-        "bpftool",
-        &["-j", "map", "dump", "pinned", pin.to_str().expect("utf-8")],
-    );
-    let entries = json(&out);
-    let bytes = |value: &serde_json::Value| -> u64 {
-        value
-            .as_array()
-            .expect("bytes")
-            .iter()
-            .enumerate()
-            .map(|(index, byte)| {
-                u64::from_str_radix(byte.as_str().expect("hex").trim_start_matches("0x"), 16)
-                    .expect("hex")
-                    << (8 * index)
-            })
-            .sum()
-    };
-    entries
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|entry| (bytes(&entry["key"]) as u32, bytes(&entry["value"])))
-        .collect()
-}
-
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn attached_chain_counts_udp_exactly_and_bpftool_agrees() {

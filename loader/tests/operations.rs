@@ -10,7 +10,6 @@ use std::fs::File;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::ops::Deref;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -26,11 +25,9 @@ const XDP_ATTACHED_SKB: u64 = 2;
 /// How long the kernel gets to free what was released, or to deliver what was sent.
 const SETTLE: Duration = Duration::from_secs(10);
 
-/// A TestNet, plus the per-interface lock files xdploader leaves under /run/xdploader for
-/// this test's namespace, removed on `Drop` (before the namespaces go).
+/// A TestNet with the helpers of these tests (TestNet's `Drop` cleans up).
 struct Ops {
     net: TestNet,
-    netns_inode: u64,
 }
 
 impl Deref for Ops {
@@ -40,27 +37,10 @@ impl Deref for Ops {
     }
 }
 
-impl Drop for Ops {
-    fn drop(&mut self) {
-        let prefix = format!("xdploader-{}-", self.netns_inode);
-        if let Ok(entries) = std::fs::read_dir("/run/xdploader") {
-            for entry in entries.filter_map(Result::ok) {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&prefix) && name.ends_with(".lock") {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
-}
-
 impl Ops {
     fn new() -> Ops {
         let net = TestNet::new();
-        let netns_inode = std::fs::metadata(format!("/run/netns/{}", net.xdp_ns))
-            .expect("the XDP namespace")
-            .ino();
-        Ops { net, netns_inode }
+        Ops { net }
     }
 
     fn pin_dir_str(&self) -> String {
@@ -150,15 +130,7 @@ impl Ops {
 
     /// The names in the pin directory, sorted.
     fn pins(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.pin_dir)
-            .map(|dir| {
-                dir.filter_map(Result::ok)
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        dir_entries(&self.pin_dir)
     }
 
     /// Sends `count` UDP datagrams of `payload` bytes from the sender namespace, one every
@@ -245,18 +217,6 @@ fn prog_map_ids(id: u64) -> Vec<u64> {
         .unwrap_or_default()
 }
 
-fn prog_exists(id: u64) -> bool {
-    run("bpftool", &["prog", "show", "id", &id.to_string()])
-        .status
-        .success()
-}
-
-fn map_exists(id: u64) -> bool {
-    run("bpftool", &["map", "show", "id", &id.to_string()])
-        .status
-        .success()
-}
-
 fn link_exists(id: u64) -> bool {
     run("bpftool", &["link", "show", "id", &id.to_string()])
         .status
@@ -267,30 +227,6 @@ fn pinned_map_id(pin: &Path) -> u64 {
     bpftool_json(&["map", "show", "pinned", pin.to_str().expect("utf-8")])["id"]
         .as_u64()
         .expect("map id")
-}
-
-fn le_bytes(value: &serde_json::Value) -> u64 {
-    value
-        .as_array()
-        .expect("bytes")
-        .iter()
-        .enumerate()
-        .map(|(index, byte)| {
-            u64::from_str_radix(byte.as_str().expect("hex").trim_start_matches("0x"), 16)
-                .expect("hex")
-                << (8 * index)
-        })
-        .sum()
-}
-
-/// (slot, program id) of every filled slot of a pinned prog array, per `bpftool map dump`.
-fn prog_array_slots(pin: &Path) -> Vec<(u64, u64)> {
-    bpftool_json(&["map", "dump", "pinned", pin.to_str().expect("utf-8")])
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|entry| (le_bytes(&entry["key"]), le_bytes(&entry["value"])))
-        .collect()
 }
 
 /// The xdp links `bpftool link show` lists: (link id, prog id).

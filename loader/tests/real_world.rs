@@ -180,18 +180,6 @@ fn pinned_programs(dir: &Path) -> Loaded {
     loaded
 }
 
-fn prog_exists(id: u64) -> bool {
-    run("bpftool", &["prog", "show", "id", &id.to_string()])
-        .status
-        .success()
-}
-
-fn map_exists(id: u64) -> bool {
-    run("bpftool", &["map", "show", "id", &id.to_string()])
-        .status
-        .success()
-}
-
 /// The names directly under /sys/fs/bpf.
 fn bpffs_top_level() -> BTreeSet<String> {
     std::fs::read_dir(BPFFS)

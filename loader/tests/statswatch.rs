@@ -520,18 +520,6 @@ fn percpu_sums_equal_the_totals_and_bpftool() {
         "bpftool",
         &["-j", "map", "dump", "pinned", path_str(&pin)],
     ));
-    let hex_u64 = |bytes: &[Value]| -> u64 {
-        bytes
-            .iter()
-            .take(8)
-            .enumerate()
-            .fold(0, |total, (index, byte)| {
-                let byte =
-                    u64::from_str_radix(byte.as_str().expect("hex").trim_start_matches("0x"), 16)
-                        .expect("hex");
-                total | byte << (8 * index)
-            })
-    };
     for (key, action) in value["actions"]
         .as_array()
         .expect("actions")

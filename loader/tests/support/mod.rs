@@ -243,6 +243,15 @@ impl TestNet {
         run("nsenter", &all)
     }
 
+    /// The inode of the XDP namespace: xdploader names its per-interface lock files
+    /// after it.
+    pub fn xdp_netns_inode(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/run/netns/{}", self.xdp_ns))
+            .expect("the XDP namespace")
+            .ino()
+    }
+
     /// `xdploader -file kern/xdp.elf -i <xdp_if> -pin-path <pin_dir>` plus `extra`.
     pub fn load(&self, extra: &[&str]) -> Output {
         self.load_with(xdploader(), extra)
@@ -370,9 +379,26 @@ impl Drop for TestNet {
     fn drop(&mut self) {
         // Deleting a namespace deletes its veth end, the pair, and the XDP attachment.
         for ns in [&self.xdp_ns, &self.sender_ns] {
+            remove_interface_locks(ns);
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
         let _ = std::fs::remove_dir_all(&self.pin_dir);
+    }
+}
+
+/// Removes the lock files xdploader keeps under /run/xdploader (by design, it leaves them)
+/// for the interfaces of the network namespace `ns`. Call it before deleting `ns`: once
+/// it is gone, another test's namespace may get the same inode, and so the same names.
+pub fn remove_interface_locks(ns: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(format!("/run/netns/{ns}")) else {
+        return;
+    };
+    let prefix = format!("xdploader-{}-", meta.ino());
+    for name in dir_entries(Path::new("/run/xdploader")) {
+        if name.starts_with(&prefix) && name.ends_with(".lock") {
+            let _ = std::fs::remove_file(Path::new("/run/xdploader").join(name));
+        }
     }
 }
 
@@ -407,7 +433,9 @@ pub fn statswatch_counts_with(binary: &str, pin: &Path) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn hex_u64(bytes: &[serde_json::Value]) -> u64 {
+/// A little-endian number from `bpftool -j`'s hex byte strings ("0x2a", ...), at most
+/// the first 8 bytes.
+pub fn hex_u64(bytes: &[serde_json::Value]) -> u64 {
     bytes
         .iter()
         .take(8)
@@ -417,6 +445,49 @@ fn hex_u64(bytes: &[serde_json::Value]) -> u64 {
             let value = u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex byte");
             total | value << (8 * index)
         })
+}
+
+/// Whether the kernel still holds the program with this id.
+pub fn prog_exists(id: u64) -> bool {
+    run("bpftool", &["prog", "show", "id", &id.to_string()])
+        .status
+        .success()
+}
+
+/// Whether the kernel still holds the map with this id.
+pub fn map_exists(id: u64) -> bool {
+    run("bpftool", &["map", "show", "id", &id.to_string()])
+        .status
+        .success()
+}
+
+/// The names in `dir`, sorted; empty when it does not exist.
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The same for a JSON array of such bytes (a key or a value of `bpftool -j map dump`).
+pub fn hex_value(value: &serde_json::Value) -> u64 {
+    hex_u64(value.as_array().expect("an array of hex bytes"))
+}
+
+/// (slot, program id) of every filled slot of a pinned prog array, per `bpftool map dump`.
+pub fn prog_array_slots(pin: &Path) -> Vec<(u64, u64)> {
+    let out = run_ok("bpftool", &["-j", "map", "dump", "pinned", path_str(pin)]);
+    json(&out)
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|entry| (hex_value(&entry["key"]), hex_value(&entry["value"])))
+        .collect()
 }
 
 /// The same sums, read with `bpftool -j map dump` (per-CPU values added up here).
@@ -503,15 +574,7 @@ impl PinDir {
 
     /// The names in the directory, sorted; empty when it does not exist.
     pub fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.path)
-            .map(|dir| {
-                dir.filter_map(Result::ok)
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        dir_entries(&self.path)
     }
 }
 

@@ -443,6 +443,7 @@ impl Ex4Net {
 impl Drop for Ex4Net {
     fn drop(&mut self) {
         for ns in &self.made {
+            support::remove_interface_locks(ns);
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }

@@ -689,6 +689,7 @@ impl Drop for Demo {
             .current_dir(repo_root())
             .output();
         for ns in [&self.netns, &self.host_ns] {
+            support::remove_interface_locks(ns);
             let _ = std::process::Command::new("ip")
                 .args(["netns", "del", ns])
                 .output();
