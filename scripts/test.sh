@@ -87,7 +87,7 @@ esac
 status=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-"$CARGO" test --workspace "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" 2>&1 | tee "$log" || status=$?
+"$CARGO" test --workspace --no-fail-fast "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run: the sum of every test binary's result line.
 awk '/^test result:/ {

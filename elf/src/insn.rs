@@ -17,6 +17,10 @@ pub const LD_IMM64: u8 = BPF_LD | BPF_IMM | BPF_DW;
 pub const CALL: u8 = BPF_JMP | BPF_CALL | BPF_K;
 /// `BPF_FUNC_tail_call` from include/uapi/linux/bpf.h.
 pub const BPF_FUNC_TAIL_CALL: i32 = 12;
+/// `BPF_FUNC_trace_printk` from include/uapi/linux/bpf.h: what `bpf_printk` calls.
+pub const BPF_FUNC_TRACE_PRINTK: i32 = 6;
+/// `BPF_FUNC_trace_vprintk`: `bpf_printk` with more than three arguments.
+pub const BPF_FUNC_TRACE_VPRINTK: i32 = 177;
 
 /// One 8-byte instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

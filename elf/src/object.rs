@@ -471,6 +471,18 @@ impl Object {
     pub fn map(&self, name: &str) -> Option<&MapSpec> {
         self.maps.iter().find(|map| map.name == name)
     }
+
+    /// Whether any code in the object calls `bpf_printk` (`bpf_trace_printk` or
+    /// `bpf_trace_vprintk`), whose lines the kernel writes to the trace buffer.
+    pub fn calls_trace_printk(&self) -> bool {
+        self.code
+            .iter()
+            .flat_map(|section| &section.insns)
+            .any(|insn| {
+                insn.is_helper_call(crate::insn::BPF_FUNC_TRACE_PRINTK)
+                    || insn.is_helper_call(crate::insn::BPF_FUNC_TRACE_VPRINTK)
+            })
+    }
 }
 
 /// The largest global-data section we turn into a map value (the kernel's own limit for

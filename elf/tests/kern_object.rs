@@ -278,6 +278,12 @@ fn parsing_is_deterministic() {
 }
 
 #[test]
+fn only_the_debug_build_calls_bpf_printk() {
+    assert!(parse("kern/xdp-debug.elf").calls_trace_printk());
+    assert!(!parse("kern/xdp.elf").calls_trace_printk());
+}
+
+#[test]
 fn debug_build_parses_with_global_data_relocations() {
     let object = parse("kern/xdp-debug.elf");
     let found: Vec<&str> = object.maps.iter().map(|map| map.name.as_str()).collect();

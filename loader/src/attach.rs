@@ -2,7 +2,6 @@
 //! BPF links, rollback, detach.
 
 use std::os::fd::AsFd;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -604,46 +603,16 @@ pub struct InterfaceLock {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
-/// Where the per-interface locks live: tmpfs, cleared at boot, and root's alone, so no
-/// other user can hold a lock to make root's runs fail.
-const LOCK_DIR: &str = "/run/xdploader";
-
-/// `rwx------`: root only.
-const LOCK_DIR_MODE: u32 = 0o700;
-
 /// Locks `interface` for this run, or says who holds it.
 pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
     // Interface names repeat across network namespaces; the namespace's inode tells them apart.
     let netns = std::fs::metadata("/proc/self/ns/net")
         .map(|meta| std::os::unix::fs::MetadataExt::ino(&meta))
         .unwrap_or(0);
-    let path = Path::new(LOCK_DIR).join(format!(
+    let file = crate::lock::lock_file(&format!(
         "xdploader-{netns}-{}.lock",
         interface.replace('/', "_")
-    ));
-    let directory_error = |error| LoadError::LockFile {
-        path: PathBuf::from(LOCK_DIR),
-        error,
-    };
-    match std::fs::DirBuilder::new()
-        .mode(LOCK_DIR_MODE)
-        .create(LOCK_DIR)
-    {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(error) => return Err(directory_error(error)),
-    }
-    // The files stay (removing a lock file another run may be about to lock would let two
-    // runs hold "the" lock); there is one per interface and namespace, a few bytes each.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|error| LoadError::LockFile {
-            path: path.clone(),
-            error,
-        })?;
+    ))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map(|lock| InterfaceLock { _lock: lock })
         .map_err(|_| LoadError::Busy {

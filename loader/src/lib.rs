@@ -8,9 +8,11 @@ pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod load;
+pub mod lock;
 pub mod names;
 pub mod run;
 pub mod stats;
 pub mod timings;
+pub mod trace;
 
 pub use error::{ExitKind, LoadError};

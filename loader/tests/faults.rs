@@ -1039,8 +1039,10 @@ fn bpffs_not_mounted_and_not_mountable() {
     let kern = renamed_kern();
     let object = kern.as_str().to_string();
     let before = Watch::kern().pins(&net.pin_dir).netns(&net.xdp_ns).take();
-    let script =
-        "umount /sys/fs/bpf && exec setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin \"$@\"";
+    let script = format!(
+        "{} && exec setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin \"$@\"",
+        support::UNMOUNT_ALL_BPFFS
+    );
     let runs: [(&str, Vec<&str>); 3] = [
         (
             "-load-only",
@@ -1062,7 +1064,7 @@ fn bpffs_not_mounted_and_not_mountable() {
         ),
     ];
     for (what, args) in runs {
-        let mut all = vec!["-m", "sh", "-c", script, "sh", xdploader()];
+        let mut all = vec!["-m", "sh", "-c", &script, "sh", xdploader()];
         all.extend_from_slice(&args);
         let output = net.in_xdp_ns("unshare", &all);
         let line = assert_fails(&output, ExitKind::Environment, what);

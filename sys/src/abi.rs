@@ -109,6 +109,8 @@ pub const XDP_ATTACHED_MULTI: u8 = 4;
 
 /// `BPF_FS_MAGIC` from include/uapi/linux/magic.h.
 pub const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+/// `TRACEFS_MAGIC` from include/uapi/linux/magic.h.
+pub const TRACEFS_MAGIC: i64 = 0x74726163;
 
 #[cfg(test)]
 mod tests {

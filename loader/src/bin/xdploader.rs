@@ -11,8 +11,8 @@ use loader::chain::{self, ChainNode};
 use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
 use loader::names::map_type_name;
 use loader::run::{self as test_runs, RunError};
-use loader::timings;
 use loader::LoadError;
+use loader::{timings, trace};
 use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
 
 /// The map the original project writes each attached interface into.
@@ -396,6 +396,9 @@ fn attach_prepared(
             "XDP code attached to {name} in {} mode{how}.",
             outcome.mode.describe()
         );
+    }
+    for line in trace::printk_note(object) {
+        println!("{line}");
     }
     if !pins.is_empty() {
         println!(
@@ -945,6 +948,9 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
                 path.display()
             );
         }
+        for line in trace::printk_note(object) {
+            println!("{line}");
+        }
         Ok(())
     })();
     if result.is_err() {
@@ -1068,13 +1074,20 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         eprintln!("{note}");
     }
     let repeat = args.repeat.unwrap_or(1);
-    if !args.json {
+    if args.json {
+        for line in trace::printk_note(&object) {
+            eprintln!("{line}");
+        }
+    } else {
         println!("Loaded program {program} from {}", file.display());
         for (map, slot, name) in &loaded.wiring {
             println!("Inserted program {name} into slot {slot} of {map}");
         }
         for (map, path) in &loaded.pinned {
             println!("Pinned map {map} at {}", path.display());
+        }
+        for line in trace::printk_note(&object) {
+            println!("{line}");
         }
         let runs = if repeat > 1 {
             format!(", {repeat} runs each")

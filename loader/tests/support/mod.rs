@@ -402,8 +402,14 @@ pub fn remove_interface_locks(ns: &str) {
     }
 }
 
-/// Mounts bpffs at /sys/fs/bpf when it is not there yet.
+/// Mounts bpffs at /sys/fs/bpf when it is not there yet. One test at a time: two that
+/// both found it missing would stack two mounts, and a later `umount` would then uncover
+/// the other one instead of leaving the directory bare.
 pub fn ensure_bpffs() {
+    static MOUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MOUNTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     if !mounts.lines().any(|line| {
         line.split_whitespace().nth(1) == Some("/sys/fs/bpf")
@@ -412,6 +418,12 @@ pub fn ensure_bpffs() {
         let _ = run("mount", &["-t", "bpf", "bpf", "/sys/fs/bpf"]);
     }
 }
+
+/// A shell loop that unmounts every bpffs stacked on /sys/fs/bpf (tools that find it
+/// missing each mount their own, so a machine can have several), for a private mount
+/// namespace that wants it bare.
+pub const UNMOUNT_ALL_BPFFS: &str =
+    "while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf || exit 1; done";
 
 /// statswatch's five lines as (packets, bytes) per action.
 pub fn statswatch_counts(pin: &Path) -> Vec<(u64, u64)> {

@@ -161,14 +161,49 @@ pub const CASES: &[Case] = &[
             let demo = format!("/sys/fs/bpf/xdpt-{}-demo", std::process::id());
             s.name(demo.clone(), "/sys/fs/bpf/demo");
             let script = format!(
-                "umount /sys/fs/bpf && {} -file kern/xdp.elf -load-only -pin-path {demo} && findmnt /sys/fs/bpf",
+                "{} && {} -file kern/xdp.elf -load-only -pin-path {demo} && findmnt /sys/fs/bpf",
+                support::UNMOUNT_ALL_BPFFS,
                 xdploader()
             );
             s.cmd(
-                "$ sudo unshare --mount --propagation private sh -c 'umount /sys/fs/bpf && xdploader -file kern/xdp.elf -load-only -pin-path /sys/fs/bpf/demo && findmnt /sys/fs/bpf'",
+                "$ sudo unshare --mount --propagation private sh -c 'while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf || exit 1; done && xdploader -file kern/xdp.elf -load-only -pin-path /sys/fs/bpf/demo && findmnt /sys/fs/bpf'",
                 &["unshare", "--mount", "--propagation", "private", "sh", "-c", &script],
             );
             assert_eq!(s.last_status, 0, "the private-namespace load failed");
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "tracefs-mounted-by-loader",
+        doc: "docs/troubleshooting.md",
+        run: |s| {
+            // Private mount namespaces with tracefs unmounted and a bpffs of their own
+            // mounted on top: the loader's tracefs mount and its pins go away with them.
+            let pins = support::PinDir::new("trace");
+            let demo = pins.as_str().to_string();
+            s.name(demo.clone(), "/sys/fs/bpf/demo");
+            let bare = "umount -q /sys/kernel/tracing; mount -t bpf bpf /sys/fs/bpf";
+            let mounted = format!(
+                "{bare} && {} -file kern/xdp-debug.elf -load-only -pin-path {demo} && findmnt /sys/kernel/tracing",
+                xdploader()
+            );
+            s.cmd(
+                &format!("$ sudo unshare --mount --propagation private sh -c '{bare} && xdploader -file kern/xdp-debug.elf -load-only -pin-path /sys/fs/bpf/demo && findmnt /sys/kernel/tracing'"),
+                &["unshare", "--mount", "--propagation", "private", "sh", "-c", &mounted],
+            );
+            assert_eq!(s.last_status, 0, "the private-namespace load failed");
+            let unmountable = format!(
+                "{bare} && exec setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin {} -file kern/xdp-debug.elf -load-only -pin-path {demo}",
+                xdploader()
+            );
+            s.cmd(
+                &format!("$ sudo unshare --mount --propagation private sh -c '{bare} && exec setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin xdploader -file kern/xdp-debug.elf -load-only -pin-path /sys/fs/bpf/demo'"),
+                &["unshare", "--mount", "--propagation", "private", "sh", "-c", &unmountable],
+            );
+            assert_eq!(
+                s.last_status, 0,
+                "a load without tracefs must still succeed"
+            );
         },
         ..Case::BASE
     },
@@ -384,6 +419,7 @@ root_transcripts! {
     transcript_trouble_fixed => "trouble-fixed",
     transcript_trouble_long_loop => "trouble-long-loop",
     transcript_bpffs_mounted_by_loader => "bpffs-mounted-by-loader",
+    transcript_tracefs_mounted_by_loader => "tracefs-mounted-by-loader",
     transcript_native_mode_mtu_9000 => "native-mode-mtu-9000",
     transcript_another_program_attached => "another-program-attached",
 }

@@ -735,8 +735,14 @@ impl TraceInstance {
         let instance = TraceInstance {
             path: format!("/sys/kernel/tracing/instances/{name}"),
         };
-        std::fs::create_dir(&instance.path)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", instance.path));
+        // xdploader mounts tracefs when it loads an object that calls bpf_printk and
+        // finds it missing (a fresh machine; CI runs the suite with it unmounted).
+        std::fs::create_dir(&instance.path).unwrap_or_else(|error| {
+            panic!(
+                "cannot create {} after xdploader loaded a bpf_printk object (it mounts tracefs when missing): {error}",
+                instance.path
+            )
+        });
         let enable = format!("{}/events/bpf_trace/bpf_trace_printk/enable", instance.path);
         std::fs::write(&enable, "1")
             .unwrap_or_else(|error| panic!("cannot write {enable}: {error}"));
