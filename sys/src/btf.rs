@@ -68,6 +68,12 @@ fn load(blob: &[u8], log: Option<&mut Vec<u8>>) -> Result<BtfFd, Errno> {
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+/// One attempt at loading a BTF blob, without a log: for a first try whose refusal the
+/// caller answers by changing the blob, not by explaining it.
+pub fn btf_try_load(blob: &[u8]) -> Result<BtfFd, Errno> {
+    load(blob, None)
+}
+
 /// Loads a BTF blob. The first attempt asks for no log; on failure it is repeated with
 /// the log on so the error can say why.
 pub fn btf_load(blob: &[u8]) -> Result<BtfFd, BtfLoadError> {
