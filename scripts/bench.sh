@@ -48,6 +48,8 @@
 #                       and the chain in generic and in native mode) [7]
 #   BENCH_MEM_RUNS      /usr/bin/time -v runs per loader [5]
 #   BENCH_SKIP          space-separated parts to skip: load packet stats tput mem
+#   BENCH_PROFILE       set (and perf installed): also profile the generic-mode
+#                       throughput path with perf record -a (table 4b)
 #   BENCH_REPORT        also write the Markdown report to this file
 #   BENCH_TRACE         set to run the script with bash -x
 #
@@ -70,6 +72,7 @@ TPUT_SECONDS="${BENCH_TPUT_SECONDS:-2}"
 TPUT_ROUNDS="${BENCH_TPUT_ROUNDS:-7}"
 MEM_RUNS="${BENCH_MEM_RUNS:-5}"
 SKIP=" ${BENCH_SKIP:-} "
+PROFILE="${BENCH_PROFILE:-}"
 
 skipped() {
     [[ "$SKIP" == *" $1 "* ]]
@@ -680,6 +683,13 @@ tput_part() {
     done
     local sent_total recv_total pass_total
     read -r sent_total recv_total pass_total < <(awk '$1 ~ /^chain/ { s += $3; r += $5; p += $7 } END { print s + 0, r + 0, p + 0 }' "$TMP/tput.check")
+    if [ -n "$PROFILE" ]; then
+        if command -v perf >/dev/null 2>&1; then
+            profile_generic "$cpu"
+        else
+            note "BENCH_PROFILE: perf is missing (Debian: apt-get install linux-perf); no profile"
+        fi
+    fi
     kill "$SINK_PID" 2>/dev/null || true
     wait "$SINK_PID" 2>/dev/null || true
     SINK_PID=""
@@ -696,6 +706,38 @@ tput_part() {
         "| bare XDP_PASS, native (drv) mode | ${TPUT[bare-drv]} | ${TPUT[range.bare-drv]} | $(ratio "${TPUT[bare-drv]}" "${TPUT[none]}") | |" \
         "| chain, native (drv) mode | ${TPUT[chain-drv]} | ${TPUT[range.chain-drv]} | $(ratio "${TPUT[chain-drv]}" "${TPUT[none]}") | $(ratio "${TPUT[chain-drv]}" "${TPUT[bare-drv]}") |" "" \
         "With the chain attached: $sent_total datagrams sent, $recv_total received by IP, $pass_total counted XDP_PASS by the chain." ""
+}
+
+# profile_generic CPU: with BENCH_PROFILE, where the time of the generic-mode
+# path goes: `perf record -a` while the sender runs, once with no program, once
+# with the bare XDP_PASS program and once with the chain, each in generic mode;
+# then each kernel function's share of all samples in each case, for the
+# functions that take the most with the chain.
+profile_generic() {
+    local cpu="$1" mode
+    note "throughput profile: perf record -a, ${TPUT_SECONDS}s per case"
+    for mode in none bare-skb chain-skb; do
+        case "$mode" in
+        bare-skb) in_ns "$NS_RX" "$XDPLOADER" -file "$BUILD/xdp_pass.o" -prog xdp_pass -i "$IF_RX" -mode skb -pin-path "$PIN_ROOT/tput-bare" >/dev/null ;;
+        chain-skb) in_ns "$NS_RX" "$XDPLOADER" -file "$CHAIN" -i "$IF_RX" -mode skb -pin-path "$PIN_ROOT/tput" >/dev/null ;;
+        esac
+        perf record -q -a -o "$TMP/perf.$mode" -- \
+            ip netns exec "$NS_TX" taskset -c "$cpu" "$BUILD/udpsend" 198.18.0.2 9 1000000000 "$TPUT_SECONDS" >/dev/null 2>&1
+        perf report -i "$TMP/perf.$mode" --no-children --sort sym --stdio 2>/dev/null |
+            awk '/^ *[0-9.]+%/ { pct = $1; sub(/%/, "", pct); $1 = ""; $2 = ""; sub(/^ +/, ""); print $0 "\t" pct }' >"$TMP/prof.$mode"
+        in_ns "$NS_RX" ip link set dev "$IF_RX" xdpgeneric off 2>/dev/null || true
+    done
+    local rows
+    rows="$(head -n 15 "$TMP/prof.chain-skb" | while IFS=$'\t' read -r sym _; do
+        printf "| \`%s\` |" "$sym"
+        for mode in none bare-skb chain-skb; do
+            printf ' %s |' "$(awk -F'\t' -v s="$sym" '$1 == s { print $2; f = 1 } END { if (!f) print "-" }' "$TMP/prof.$mode")"
+        done
+        printf '\n'
+    done)"
+    emit "### 4b. Where generic mode's time goes (perf record -a, ${TPUT_SECONDS}s each, % of all samples)" "" \
+        "| kernel function | no program | bare XDP_PASS, generic | chain, generic |" \
+        "|---|---|---|---|" "$rows" ""
 }
 
 # ================================================================================
