@@ -31,33 +31,6 @@ pub fn tail_call_slots(insns: &[Insn]) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// The order to load tail-call programs in, as indices into `programs` (each its slot
-/// and the slots its own code jumps to): every program after the programs in the slots
-/// it jumps to, where that can be. The JIT compiles a tail call with a constant slot
-/// into a direct jump, so filling a slot that an already loaded program jumps to makes
-/// the kernel rewrite that program's code on the fly (a text poke, which stops every CPU;
-/// about 0.1 ms each on a small VM), while a slot filled before its callers are loaded
-/// is read once when they are compiled. Cycles keep the order given.
-pub fn load_order(programs: &[(u32, Vec<Option<u32>>)]) -> Vec<usize> {
-    let mut remaining: Vec<usize> = (0..programs.len()).collect();
-    let mut order = Vec::with_capacity(programs.len());
-    while !remaining.is_empty() {
-        let waits_for_nobody = |&&candidate: &&usize| {
-            programs[candidate].1.iter().flatten().all(|jump| {
-                !remaining
-                    .iter()
-                    .any(|&other| other != candidate && programs[other].0 == *jump)
-            })
-        };
-        let next = remaining
-            .iter()
-            .position(|candidate| waits_for_nobody(&candidate))
-            .unwrap_or(0);
-        order.push(remaining.remove(next));
-    }
-    order
-}
-
 /// Whether an instruction writes its destination register (ALU, loads).
 fn writes_dst(insn: &Insn) -> bool {
     const BPF_CLASS_MASK: u8 = 0x07;
@@ -193,28 +166,5 @@ mod tests {
             ["e -> [1] e_1 -> [2] e_2", "e -> [1] e_1 -> [3] (empty)"]
         );
         assert_eq!(empty, [("e_1".to_string(), 3)]);
-    }
-
-    #[test]
-    fn callees_load_before_their_callers() {
-        // slot 1 jumps to 2; slot 2 jumps nowhere: 2 first.
-        assert_eq!(load_order(&[(1, vec![Some(2)]), (2, vec![])]), [1, 0]);
-        // a -> b -> c given as c, a, b: c, b, a.
-        assert_eq!(
-            load_order(&[(3, vec![]), (1, vec![Some(2)]), (2, vec![Some(3)])]),
-            [0, 2, 1]
-        );
-        // Unknown (non-constant) slots and slots outside the plan wait for nothing.
-        assert_eq!(load_order(&[(1, vec![None, Some(9)]), (2, vec![])]), [0, 1]);
-    }
-
-    #[test]
-    fn cycles_and_self_calls_keep_the_given_order() {
-        assert_eq!(
-            load_order(&[(1, vec![Some(2)]), (2, vec![Some(1)])]),
-            [0, 1]
-        );
-        assert_eq!(load_order(&[(1, vec![Some(1)]), (2, vec![])]), [0, 1]);
-        assert_eq!(load_order(&[]), Vec::<usize>::new());
     }
 }

@@ -715,26 +715,15 @@ pub enum ChainStep<'a> {
     TailCalls,
     /// This program is about to be loaded.
     Program(&'a str),
-    /// This program (just loaded) is about to go into this slot of the prog array.
-    Inserting {
-        slot: u32,
-        name: &'a str,
-        fd: &'a ProgFd,
-        prog_array: &'a str,
-    },
 }
 
-/// The programs of a chain, loaded.
+/// The programs of a chain, loaded, nothing wired yet.
 pub struct LoadedChain<'a> {
     pub entry: ProgFd,
     /// `(slot, name, fd)` of the `<entry>_<N>` programs.
     pub tail_calls: Vec<(u32, &'a str, ProgFd)>,
     /// Programs a prog array's static initialisation names, not already loaded above.
     pub static_slots: Vec<(&'a str, ProgFd)>,
-    /// The tail calls are in their slots already (a prog array this run created, which
-    /// nothing else can see yet, is filled as its programs load); otherwise the caller
-    /// fills them once everything has passed the verifier.
-    pub slots_filled: bool,
 }
 
 impl<'a> LoadedChain<'a> {
@@ -747,42 +736,25 @@ impl<'a> LoadedChain<'a> {
     }
 }
 
-/// Loads the tail-call programs of `plan` (callees before callers:
-/// `chain::load_order`), then `entry`, then the programs prog arrays are initialised
-/// with (each once), telling `progress` before each. A prog array this run created is
-/// filled as its programs load, before any program that jumps into it is compiled.
+/// Loads the tail-call programs of `plan`, then `entry`, then the programs prog arrays
+/// are initialised with (each once), telling `progress` before each.
 pub fn load_chain<'a>(
     object: &'a Object,
     entry: &'a ProgramSpec,
     plan: Option<&TailCallPlan<'a>>,
-    maps: &'a [LiveMap],
+    maps: &[LiveMap],
     btf: Option<&BtfFd>,
-    mut progress: impl FnMut(ChainStep<'_>),
+    mut progress: impl FnMut(ChainStep<'a>),
 ) -> Result<LoadedChain<'a>, LoadError> {
     let mut tail_calls = Vec::new();
-    let mut slots_filled = false;
-    if let Some((index, programs)) = plan {
-        let prog_array = &maps[*index];
-        slots_filled = !prog_array.reused;
+    if let Some((_, programs)) = plan {
         progress(ChainStep::TailCalls);
-        for position in tail_call_load_order(programs) {
-            let (slot, program) = programs[position];
+        for (slot, program) in programs {
             progress(ChainStep::Program(&program.name));
             let fd = load_program(object, program, maps, btf)?;
-            if slots_filled {
-                progress(ChainStep::Inserting {
-                    slot,
-                    name: &program.name,
-                    fd: &fd,
-                    prog_array: &prog_array.spec.name,
-                });
-                set_tail_call(prog_array, slot, &fd, &program.name)?;
-            }
-            tail_calls.push((slot, program.name.as_str(), fd));
+            tail_calls.push((*slot, program.name.as_str(), fd));
         }
     }
-    // Listed (and a reused prog array filled) in slot order, whatever the load order was.
-    tail_calls.sort_by_key(|(slot, _, _)| *slot);
     progress(ChainStep::Program(&entry.name));
     let entry_fd = load_program(object, entry, maps, btf)?;
     let mut static_slots = Vec::new();
@@ -802,40 +774,7 @@ pub fn load_chain<'a>(
         entry: entry_fd,
         tail_calls,
         static_slots,
-        slots_filled,
     })
-}
-
-/// The order `-load-only` loads every program of `object` in: the object's order, but
-/// the tail-call programs of `plan` in `chain::load_order` (callees first) and before
-/// the programs that are not part of it, so their slots can be filled before the
-/// entry program (and any other caller) is compiled.
-pub fn load_only_order<'a>(
-    object: &'a Object,
-    plan: Option<&TailCallPlan<'a>>,
-) -> Vec<&'a ProgramSpec> {
-    let Some((_, slots)) = plan else {
-        return object.programs.iter().collect();
-    };
-    let mut order: Vec<&ProgramSpec> = tail_call_load_order(slots)
-        .into_iter()
-        .map(|position| slots[position].1)
-        .collect();
-    for program in &object.programs {
-        if !slots.iter().any(|(_, spec)| spec.name == program.name) {
-            order.push(program);
-        }
-    }
-    order
-}
-
-/// `chain::load_order` for the `(slot, program)` pairs of a tail-call plan.
-fn tail_call_load_order(programs: &[(u32, &ProgramSpec)]) -> Vec<usize> {
-    let jumps: Vec<(u32, Vec<Option<u32>>)> = programs
-        .iter()
-        .map(|(slot, program)| (*slot, crate::chain::tail_call_slots(&program.insns)))
-        .collect();
-    crate::chain::load_order(&jumps)
 }
 
 /// Puts `program` into `slot` of the prog array.

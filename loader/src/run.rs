@@ -898,9 +898,7 @@ fn load_prepared(
     let mut wiring = load::fill_program_slots(&maps, &chain.all(&entry.name))?;
     if let Some((index, _)) = &tail_calls {
         for (slot, name, fd) in &chain.tail_calls {
-            if !chain.slots_filled {
-                load::set_tail_call(&maps[*index], *slot, fd, name)?;
-            }
+            load::set_tail_call(&maps[*index], *slot, fd, name)?;
             wiring.push((maps[*index].kernel_name.clone(), *slot, name.to_string()));
         }
     }

@@ -313,15 +313,6 @@ fn attach_prepared(
         |step| match step {
             load::ChainStep::TailCalls => println!("Loading tail call jumps"),
             load::ChainStep::Program(name) => println!("Loading program name {name}"),
-            load::ChainStep::Inserting {
-                slot,
-                name,
-                fd,
-                prog_array,
-            } => println!(
-                "Inserting program {name} (fd {}) into slot {slot} of {prog_array}",
-                fd.as_raw_fd()
-            ),
         },
     )?;
     let prog_array = tail_calls.as_ref().map(|(index, _)| &maps[*index]);
@@ -335,7 +326,7 @@ fn attach_prepared(
     let mut slot_guard = prog_array
         .filter(|prog_array| prog_array.reused)
         .map(SlotGuard::save);
-    if let Some(prog_array) = prog_array.filter(|_| !chain.slots_filled) {
+    if let Some(prog_array) = prog_array {
         for (slot, name, fd) in &chain.tail_calls {
             println!(
                 "Inserting program {name} (fd {}) into slot {slot} of {}",
@@ -892,33 +883,11 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
         timings::phase("programs");
-        let plan = object
-            .program(&args.prog)
-            .map(|entry| load::tail_call_plan(object, entry))
-            .transpose()?
-            .flatten();
         let mut programs = Vec::with_capacity(object.programs.len());
-        let mut filled = Vec::new();
-        for program in load::load_only_order(object, plan.as_ref()) {
+        for program in &object.programs {
             let fd = load::load_program(object, program, &maps, btf.as_ref())?;
-            // A prog array this run created is filled as its programs load (see
-            // chain::load_order); a reused one, that something may be running, at the end.
-            if let Some((index, slots)) = &plan {
-                let slot = slots.iter().find(|(_, spec)| spec.name == program.name);
-                if let (Some((slot, _)), false) = (slot, maps[*index].reused) {
-                    load::set_tail_call(&maps[*index], *slot, &fd, &program.name)?;
-                    filled.push(*slot);
-                }
-            }
             programs.push((program, fd));
         }
-        // Reported and pinned in the object's order, whatever the load order was.
-        programs.sort_by_key(|(program, _)| {
-            object
-                .programs
-                .iter()
-                .position(|spec| spec.name == program.name)
-        });
         timings::phase("tail calls");
         let loaded: Vec<(&str, &sys::ProgFd)> = programs
             .iter()
@@ -927,16 +896,19 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
         for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
             println!("Inserted program {name} into slot {slot} of {map}");
         }
-        if let Some((index, slots)) = plan {
+        if let Some((index, slots)) = object
+            .program(&args.prog)
+            .map(|entry| load::tail_call_plan(object, entry))
+            .transpose()?
+            .flatten()
+        {
             let prog_array = &maps[index];
             for (slot, program) in slots {
                 if let Some((_, fd)) = programs
                     .iter()
                     .find(|(loaded, _)| loaded.name == program.name)
                 {
-                    if !filled.contains(&slot) {
-                        load::set_tail_call(prog_array, slot, fd, &program.name)?;
-                    }
+                    load::set_tail_call(prog_array, slot, fd, &program.name)?;
                     println!(
                         "Inserted program {} into slot {slot} of {}",
                         program.name, prog_array.kernel_name
