@@ -47,7 +47,7 @@
 #   BENCH_TPUT_ROUNDS   throughput rounds (each: no program, then bare XDP_PASS
 #                       and the chain in generic and in native mode) [7]
 #   BENCH_MEM_RUNS      /usr/bin/time -v runs per loader [5]
-#   BENCH_SKIP          space-separated parts to skip: load packet stats tput mem
+#   BENCH_SKIP          space-separated parts to skip: load calls packet stats tput mem
 #   BENCH_PROFILE       set (and perf installed): also profile the generic-mode
 #                       throughput path with perf record -a (table 4b)
 #   BENCH_REPORT        also write the Markdown report to this file
@@ -752,6 +752,94 @@ profile_generic() {
 }
 
 # ================================================================================
+# 1c. One load of kern/xdp.elf, call by call, and where the user-space time goes
+# ================================================================================
+# bpf_by_command STRACE_FILE: "COMMAND CALLS MICROSECONDS" per bpf(2) command of an
+# `strace -T -e trace=bpf` log (strace's own times: inflated by the tracing, alike
+# for both loaders).
+bpf_by_command() {
+    awk 'match($0, /bpf\(BPF_[A-Z_]+/) {
+            cmd = substr($0, RSTART + 4, RLENGTH - 4)
+            if (match($0, /<[0-9.]+>$/)) t = substr($0, RSTART + 1, RLENGTH - 2) * 1e6
+            if (!(cmd in n)) order[++k] = cmd
+            n[cmd]++; us[cmd] += t
+        }
+        END { for (i = 1; i <= k; i++) printf "%s %d %.0f\n", order[i], n[order[i]], us[order[i]] }' "$1"
+}
+
+calls_part() {
+    local d_ours="$PIN_ROOT/calls-ours" d_bpftool="$PIN_ROOT/calls-bpftool" loader
+    note "calls: one load of kern/xdp.elf under strace for each loader; user-space profile with perf"
+    BYNAME_PINS=()
+    "$BPFTOOL" prog loadall "$CHAIN" "$d_bpftool" >/dev/null 2>&1 || die "bpftool cannot load $CHAIN" 1
+    mapfile -t BYNAME_PINS < <(bpffs_extra | grep -v '^calls-')
+    rm -rf "$d_bpftool"
+    remove_byname
+    for loader in xdploader bpftool; do
+        local cmd=("$XDPLOADER" -file "$CHAIN" -load-only -pin-path "$d_ours")
+        [ "$loader" = bpftool ] && cmd=("$BPFTOOL" prog loadall "$CHAIN" "$d_bpftool")
+        strace -f -qq -T -e trace=bpf -o "$TMP/calls.$loader.bpf" "${cmd[@]}" >/dev/null 2>&1
+        rm -rf "$d_ours" "$d_bpftool"
+        remove_byname
+        strace -f -qq -c -o "$TMP/calls.$loader.all" "${cmd[@]}" >/dev/null 2>&1
+        rm -rf "$d_ours" "$d_bpftool"
+        remove_byname
+        bpf_by_command "$TMP/calls.$loader.bpf" >"$TMP/calls.$loader.cmds"
+    done
+    local commands rows c
+    commands="$(cat "$TMP/calls.xdploader.cmds" "$TMP/calls.bpftool.cmds" | awk '!seen[$1]++ { print $1 }')"
+    rows="$(for c in $commands; do
+        printf '| %s |' "$c"
+        for loader in xdploader bpftool; do
+            printf ' %s |' "$(awk -v c="$c" '$1 == c { print $2 " (" $3 " us)"; f = 1 } END { if (!f) print "-" }' "$TMP/calls.$loader.cmds")"
+        done
+        printf '\n'
+    done)"
+    # strace -c's table: the "total" line's calls column, and the five most called.
+    local total_x total_b top_x top_b
+    total_x="$(awk '$NF == "total" { print $4 }' "$TMP/calls.xdploader.all")"
+    total_b="$(awk '$NF == "total" { print $4 }' "$TMP/calls.bpftool.all")"
+    top_x="$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $4, $NF }' "$TMP/calls.xdploader.all" | sort -rn | head -n 6 | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')"
+    top_b="$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $4, $NF }' "$TMP/calls.bpftool.all" | sort -rn | head -n 6 | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')"
+    emit "### 1c. One load of kern/xdp.elf, call by call (strace; its times are inflated by the tracing, alike for both)" "" \
+        "| bpf(2) command | xdploader: calls (time) | bpftool: calls (time) |" \
+        "|---|---|---|" "$rows" \
+        "| all system calls (strace -c) | ${total_x:--} | ${total_b:--} |" \
+        "| the most called | ${top_x:--} | ${top_b:--} |" ""
+
+    if ! command -v perf >/dev/null 2>&1; then
+        emit "(perf is missing: no user-space profile. Debian: apt-get install linux-perf.)" ""
+        return
+    fi
+    local runs=100 i
+    for loader in xdploader bpftool; do
+        for ((i = 0; i < runs; i++)); do
+            if [ "$loader" = xdploader ]; then
+                perf record -q -F 20000 -o "$TMP/perf.calls.$loader.$i" -- "$XDPLOADER" -file "$CHAIN" -load-only -pin-path "$d_ours" >/dev/null 2>&1 || true
+            else
+                perf record -q -F 20000 -o "$TMP/perf.calls.$loader.$i" -- "$BPFTOOL" prog loadall "$CHAIN" "$d_bpftool" >/dev/null 2>&1 || true
+            fi
+            rm -rf "$d_ours" "$d_bpftool"
+            remove_byname
+        done
+        # User-space samples only (the kernel's part is bpf(2) and process
+        # set-up, measured above), summed over the runs by dso and symbol.
+        for ((i = 0; i < runs; i++)); do
+            perf report -i "$TMP/perf.calls.$loader.$i" --no-children --sort dso,sym -F overhead,sample,dso,sym --stdio 2>/dev/null |
+                awk '/^ *[0-9.]+%/ && $3 != "[kernel.kallsyms]" && $3 != "[unknown]" { n = $2; $1 = ""; $2 = ""; sub(/^ +/, ""); sub(/ +$/, ""); print n "\t" $0 }'
+            rm -f "$TMP/perf.calls.$loader.$i"
+        done | awk -F'\t' '{ n[$2] += $1; total += $1 } END { for (s in n) printf "%.1f\t%s\n", 100 * n[s] / total, s; printf "TOTAL\t%d\n", total > "/dev/stderr" }' \
+            2>"$TMP/prof.$loader.total" | sort -rn | head -n 10 >"$TMP/prof.$loader.top"
+    done
+    local tx tb
+    tx="$(cut -f2 "$TMP/prof.xdploader.total")"
+    tb="$(cut -f2 "$TMP/prof.bpftool.total")"
+    emit "### 1d. User-space samples of $runs loads of kern/xdp.elf each (perf record -F 20000; % of that loader's user-space samples: xdploader $tx, bpftool $tb)" "" \
+        "| xdploader: share, where | bpftool: share, where |" "|---|---|" \
+        "$(paste "$TMP/prof.xdploader.top" "$TMP/prof.bpftool.top" | awk -F'\t' '{ printf "| %s%% %s | %s%% %s |\n", $1, $2, $3, $4 }')" ""
+}
+
+# ================================================================================
 # 5. Peak memory
 # ================================================================================
 mem_part() {
@@ -792,6 +880,7 @@ make_pcap "$FRAME" "$PCAP"
 
 started=$SECONDS
 skipped load || load_part
+skipped calls || calls_part
 skipped packet || packet_part
 skipped stats || stats_part
 skipped tput || tput_part
