@@ -2,7 +2,7 @@
 # fresh-mounts.sh CMD [ARG...]: runs CMD in a private mount namespace where the
 # kernel's special file systems are in the state a freshly booted Debian leaves
 # them: no bpffs on /sys/fs/bpf, no tracefs on /sys/kernel/tracing, no debugfs on
-# /sys/kernel/debug. A machine someone has worked on usually has them mounted
+# /sys/kernel/debug, nothing in /run/xdploader. A machine someone has worked on usually has them mounted
 # (often more than once: every tool that finds bpffs missing mounts its own), and
 # a suite that passes there can still fail where nobody has mounted anything.
 # .ci/run runs the test command through this, so that cannot come back.
@@ -38,5 +38,10 @@ unmount_all() {
 for dir in /sys/kernel/tracing /sys/kernel/debug /sys/fs/bpf; do
     [ -d "$dir" ] && unmount_all "$dir"
 done
-note "private mount namespace: bpffs, tracefs and debugfs are not mounted, as on a freshly booted machine."
+# xdploader's lock directory starts empty after a boot (/run is a tmpfs): an
+# empty tmpfs of its own here, so lock files that earlier runs left on this
+# machine are not seen (and none that this run makes are left behind).
+mkdir -p /run/xdploader
+mount -t tmpfs -o mode=0700 tmpfs /run/xdploader || die "cannot mount a tmpfs on /run/xdploader." 4
+note "private mount namespace: bpffs, tracefs and debugfs are not mounted and /run/xdploader is empty, as on a freshly booted machine."
 exec "$@"
