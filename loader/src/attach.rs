@@ -4,14 +4,13 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
 use sys::abi::*;
 use sys::link::LinkFd;
 use sys::netlink::{self, LinkState, NetlinkError};
 use sys::ProgFd;
 
 use crate::error::LoadError;
-use crate::load::XdpMode;
+use crate::vocab::{same_program_name, XdpMode};
 
 /// The mode asked for on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,20 +125,6 @@ pub fn native_mode_obstacle(
     Ok(None)
 }
 
-/// One sentence on the likely cause of an attach error and its fix.
-pub fn explain_attach_errno(errno: Errno) -> &'static str {
-    match errno {
-        Errno::EINVAL => "the kernel found the request invalid; usually another program is attached in a different mode (generic and native cannot be active together) or the flags are unknown to this kernel: check with `xdploader -status`",
-        Errno::ERANGE => "the MTU is too large for native XDP (one page per packet); lower the MTU of the interface and its peer, or use -mode skb",
-        Errno::EOPNOTSUPP => "the driver does not support this XDP mode; use -mode skb (generic XDP works on every interface)",
-        Errno::EBUSY => "the interface is held by another attachment (a BPF link, or a program in another mode); see `xdploader -status`, detach it with its own tool or -detach, or pass -force",
-        Errno::EEXIST => "a program is already attached and the request asked not to replace it",
-        Errno::EPERM => "attaching XDP needs CAP_NET_ADMIN: run it as root (sudo)",
-        Errno::ENODEV => "the interface went away",
-        _ => "",
-    }
-}
-
 /// What `attach` did, and how to undo it.
 #[derive(Debug)]
 pub struct AttachOutcome {
@@ -219,12 +204,6 @@ fn link_error(interface: &str, mode: XdpMode, error: sys::SysError) -> LoadError
             extack: None,
         },
     )
-}
-
-/// Kernel program names are cut to 15 bytes.
-pub fn same_program_name(kernel_name: &str, entry: &str) -> bool {
-    let cut: String = entry.chars().take(BPF_OBJ_NAME_LEN - 1).collect();
-    kernel_name == cut
 }
 
 /// Refuses to touch `current` on `interface` unless it is `entry` or `force` is given;

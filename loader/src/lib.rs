@@ -7,12 +7,13 @@ pub mod chain;
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod explain;
 pub mod load;
 pub mod lock;
-pub mod names;
 pub mod run;
 pub mod stats;
 pub mod timings;
 pub mod trace;
+pub mod vocab;
 
 pub use error::{ExitKind, LoadError};

@@ -21,9 +21,7 @@ use sys::prog::{prog_load, ProgLoad};
 use sys::{MapFd, ProgFd};
 
 use crate::error::LoadError;
-
-/// Where bpffs is mounted by convention, and where maps are pinned by name.
-pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+use crate::vocab::DEFAULT_PIN_ROOT;
 
 /// Reads and parses an object file.
 pub fn read_object(path: &Path) -> Result<Object, LoadError> {
@@ -134,8 +132,8 @@ fn pin_differences(spec: &MapSpec, info: &sys::MapInfo) -> Option<String> {
     };
     compare(
         "type",
-        crate::names::map_type_name(info.map_type),
-        crate::names::map_type_name(spec.map_type),
+        crate::vocab::map_type_name(info.map_type),
+        crate::vocab::map_type_name(spec.map_type),
     );
     compare(
         "key size",
@@ -852,45 +850,6 @@ pub fn pin_object(
 pub fn unpin(paths: &[PathBuf]) {
     for path in paths {
         let _ = std::fs::remove_file(path);
-    }
-}
-
-/// XDP attach mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XdpMode {
-    /// Generic XDP, in the stack after the skb is built: works on every interface.
-    Skb,
-    /// Native XDP in the driver.
-    Drv,
-    /// Offloaded to the NIC.
-    Hw,
-}
-
-impl XdpMode {
-    pub fn flags(self) -> u32 {
-        match self {
-            XdpMode::Skb => XDP_FLAGS_SKB_MODE,
-            XdpMode::Drv => XDP_FLAGS_DRV_MODE,
-            XdpMode::Hw => XDP_FLAGS_HW_MODE,
-        }
-    }
-
-    /// The mode as users and `ip link` call it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            XdpMode::Skb => "generic (skb)",
-            XdpMode::Drv => "native (driver)",
-            XdpMode::Hw => "offload (hardware)",
-        }
-    }
-
-    /// The `ip link set dev IF <keyword> off` keyword for this mode.
-    pub fn ip_link_keyword(self) -> &'static str {
-        match self {
-            XdpMode::Skb => "xdpgeneric",
-            XdpMode::Drv => "xdpdrv",
-            XdpMode::Hw => "xdpoffload",
-        }
     }
 }
 

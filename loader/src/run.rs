@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use elf::{Object, ProgramSpec, ProgramType, XdpAttach};
+use elf::{Object, ProgramSpec};
 use nix::errno::Errno;
 use pcap_file::pcap::{PcapHeader, PcapParser, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::blocks::interface_description::{
@@ -30,24 +30,17 @@ use sys::ProgFd;
 use crate::error::{ExitKind, LoadError};
 use crate::load::{self, LiveMap};
 use crate::timings;
+use crate::vocab::XDP_ACTIONS;
 
 /// The shortest frame the kernel test-runs through XDP: an Ethernet header.
 pub const MIN_FRAME: usize = 14;
 
-/// The XDP verdicts, in the order of their values (`enum xdp_action`).
-pub const VERDICTS: [&str; 5] = [
-    "XDP_ABORTED",
-    "XDP_DROP",
-    "XDP_PASS",
-    "XDP_TX",
-    "XDP_REDIRECT",
-];
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
 
 /// A verdict's name, or its number when it is not one of the five.
 pub fn verdict_name(retval: u32) -> String {
-    VERDICTS
+    XDP_ACTIONS
         .get(retval as usize)
         .map_or_else(|| retval.to_string(), |name| name.to_string())
 }
@@ -463,7 +456,7 @@ pub struct Summary {
 
 /// Adds up the results.
 pub fn summarize(results: &[PacketResult]) -> Summary {
-    let mut verdicts: Vec<VerdictCount> = (0..VERDICTS.len() as u32)
+    let mut verdicts: Vec<VerdictCount> = (0..XDP_ACTIONS.len() as u32)
         .map(|retval| VerdictCount {
             retval,
             packets: 0,
@@ -490,7 +483,7 @@ pub fn summarize(results: &[PacketResult]) -> Summary {
         verdicts[position].bytes += result.len_in as u64;
         durations.extend(result.duration_ns().map(u64::from));
     }
-    verdicts[VERDICTS.len()..].sort_by_key(|count| count.retval);
+    verdicts[XDP_ACTIONS.len()..].sort_by_key(|count| count.retval);
     let run = durations.len();
     let mean_ns = (run > 0).then(|| durations.iter().sum::<u64>() as f64 / run as f64);
     Summary {
@@ -768,28 +761,6 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// Why the kernel refuses to test-run a program, from its errno and the program's type.
-pub fn explain_test_run_errno(error: TestRunError, program_type: ProgramType) -> &'static str {
-    if error.is_not_supported() {
-        return "this program type has no test run in the running kernel";
-    }
-    match (error.errno(), program_type) {
-        (
-            Errno::EINVAL,
-            ProgramType::Xdp {
-                attach: XdpAttach::Devmap | XdpAttach::Cpumap,
-                ..
-            },
-        ) => "the kernel does not test-run xdp/devmap and xdp/cpumap programs (they run only from a devmap or cpumap entry); run the interface program that redirects to them instead",
-        (Errno::EINVAL, _) => "the kernel found the test run's arguments invalid for this program (its type or attach type has no test run with packet data, or a packet is too large for it)",
-        (Errno::EPERM | Errno::EACCES, _) => "run it as root (sudo): test runs need CAP_BPF and CAP_SYS_ADMIN",
-        (Errno::ENOMEM, _) => "the kernel could not allocate the packet; try smaller packets or free memory",
-        (Errno::E2BIG, _) => "the packet is larger than the kernel takes for a test run",
-        (Errno::ENOSPC, _) => "the program grew the packet beyond what could be read back",
-        _ => "the kernel gave no further reason",
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The kernel side: load, run
 // ---------------------------------------------------------------------------
@@ -993,7 +964,7 @@ pub fn run_packets(
         let refused = |error: TestRunError| RunError::TestRun {
             program: program.name.clone(),
             packet: number,
-            explanation: explain_test_run_errno(error, program.program_type),
+            explanation: crate::explain::test_run_errno(error, program.program_type),
             error,
         };
         let context = with_context.then(|| XdpMd::for_packet(len_in as u32));
@@ -1295,22 +1266,5 @@ mod tests {
         write_pcap(&mut bytes, &out, false).expect("write");
         let back = read_capture(&bytes).expect("read back");
         assert_eq!(back.packets, out);
-    }
-
-    #[test]
-    fn test_run_refusals_are_explained_by_program_type() {
-        let devmap = ProgramType::Xdp {
-            attach: XdpAttach::Devmap,
-            frags: false,
-        };
-        let error = |raw_errno| TestRunError { raw_errno };
-        assert!(explain_test_run_errno(error(libc_einval()), devmap).contains("xdp/devmap"));
-        assert!(
-            explain_test_run_errno(error(sys::test_run::ENOTSUPP), devmap).contains("no test run")
-        );
-    }
-
-    fn libc_einval() -> i32 {
-        Errno::EINVAL as i32
     }
 }

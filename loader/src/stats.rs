@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::names::xdp_action_name;
+use crate::vocab::xdp_action_name;
 
 /// The value type of a stats map: `struct datarec { __u64 rx_packets; __u64 rx_bytes; }`.
 pub const DATAREC_SIZE: u32 = 16;
@@ -90,16 +90,6 @@ pub fn cpu_ids(list: &str) -> Option<Vec<u32>> {
         ids.extend(first..=last);
     }
     Some(ids)
-}
-
-/// Whether a map's kernel name is `wanted`. The kernel keeps only the first 15 bytes of a
-/// name, so a longer `wanted` matches its truncation.
-pub fn map_name_matches(kernel_name: &str, wanted: &str) -> bool {
-    const KEPT: usize = sys::abi::BPF_OBJ_NAME_LEN - 1;
-    kernel_name == wanted
-        || (wanted.len() > KEPT
-            && kernel_name.len() == KEPT
-            && wanted.as_bytes().starts_with(kernel_name.as_bytes()))
 }
 
 /// One key of a stats map (one XDP action) in one sample, per CPU.
@@ -666,15 +656,6 @@ mod tests {
         assert_eq!(cpu_ids("3-1"), None);
         assert_eq!(cpu_ids(""), None);
         assert_eq!(cpu_ids("0-4294967295"), None);
-    }
-
-    #[test]
-    fn names_match_the_kernels_truncation() {
-        assert!(map_name_matches("stats_map", "stats_map"));
-        assert!(!map_name_matches("stats_map", "stats"));
-        assert!(map_name_matches("a_very_long_map", "a_very_long_map_name"));
-        assert!(!map_name_matches("a_very_long_map", "a_very_long_mXp_name"));
-        assert!(!map_name_matches("a_very", "a_very_long_map_name"));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 
-use loader::names::map_type_name;
 use loader::stats::{self, ActionCounters, Observation, Sample, Watch, DATAREC_SIZE};
+use loader::vocab::{map_name_matches, map_type_name, DEFAULT_PIN_ROOT};
 use loader::ExitKind;
 use sys::abi::BPF_MAP_TYPE_PERCPU_ARRAY;
 use sys::obj::PinnedMapError;
@@ -60,7 +60,6 @@ struct Args {
     percpu: bool,
 }
 
-const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf";
 const DEFAULT_MAP: &str = "stats_map";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL_SECS: f64 = 86_400.0;
@@ -188,7 +187,7 @@ fn resolve_pin(args: &Args) -> Result<PathBuf, Failure> {
     let dir = args
         .pin_path
         .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_DIR));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PIN_ROOT));
     match &args.map {
         None => Ok(dir.join(DEFAULT_MAP)),
         Some(name) => find_map_by_name(&dir, name),
@@ -249,8 +248,7 @@ fn find_map_by_name(dir: &Path, name: &str) -> Result<PathBuf, Failure> {
                 let Ok(info) = sys::map::map_info(map.as_fd()) else {
                     continue;
                 };
-                if stats::map_name_matches(&info.name, name)
-                    && !found.iter().any(|(_, id)| *id == info.id)
+                if map_name_matches(&info.name, name) && !found.iter().any(|(_, id)| *id == info.id)
                 {
                     found.push((pin, info.id));
                 }

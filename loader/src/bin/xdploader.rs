@@ -8,19 +8,15 @@ use clap::{Parser, ValueEnum};
 
 use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
 use loader::chain::{self, ChainNode};
-use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
-use loader::names::map_type_name;
+use loader::load::{self, LiveMap, RedirectEntry};
 use loader::run::{self as test_runs, RunError};
+use loader::vocab::{map_type_name, same_program_name, XdpMode, DEFAULT_PIN_ROOT, DEFAULT_PROG};
 use loader::LoadError;
 use loader::{timings, trace};
 use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
 
 /// The map the original project writes each attached interface into.
 const REDIRECT_MAP: &str = "if_redirect";
-/// The entry program when -prog is not given (kern/xdp.c's).
-const DEFAULT_PROG: &str = "xdp_skeleton";
-/// How much of a verifier log to show on the terminal; the end is where the error is.
-const VERIFIER_LOG_TAIL_LINES: usize = 40;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -157,30 +153,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Shows the end of the verifier log (where the error and, with BTF line info, the
-/// failing source line are) and saves the whole log to a file.
+/// Shows the end of the verifier log and where the whole of it was saved.
 fn print_verifier_log(program: &str, log: &str) {
-    let lines: Vec<&str> = log.lines().collect();
-    let start = lines.len().saturating_sub(VERIFIER_LOG_TAIL_LINES);
-    let path = std::env::temp_dir().join(format!(
-        "xdploader-verifier-{}-{}.log",
-        program.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"),
-        std::process::id()
-    ));
-    let saved = match std::fs::write(&path, log) {
-        Ok(()) => format!("; the whole log is in {}", path.display()),
-        Err(_) => String::new(),
-    };
-    let shown = if start > 0 {
-        format!("last {VERIFIER_LOG_TAIL_LINES} of {} lines", lines.len())
-    } else {
-        format!("{} lines", lines.len())
-    };
-    eprintln!("--- verifier log ({shown}{saved}) ---");
-    for line in &lines[start..] {
+    for line in loader::explain::verifier_log(program, log) {
         eprintln!("{line}");
     }
-    eprintln!("--- end of verifier log ---");
 }
 
 fn run(args: &Args) -> Result<(), LoadError> {
@@ -505,7 +482,7 @@ fn share_running_chain_maps(
     }
     for (name, ifindex) in interfaces {
         if let Ok(Some(current)) = attach::attached(name, *ifindex) {
-            if attach::same_program_name(&current.name, entry) {
+            if same_program_name(&current.name, entry) {
                 programs.push(current.prog_id);
             }
         }
