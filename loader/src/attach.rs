@@ -10,6 +10,8 @@ use sys::netlink::{self, LinkState, NetlinkError};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::maps::LiveMap;
+use crate::load::tail_calls::prog_array_slots;
 use crate::vocab::{same_program_name, XdpMode};
 
 /// The mode asked for on the command line.
@@ -521,19 +523,6 @@ pub fn map_pins(root: &Path, map_ids: &[u32]) -> Vec<PathBuf> {
     })
 }
 
-/// A prog array's filled slots: (slot, program id).
-pub fn prog_array_slots(map: std::os::fd::BorrowedFd<'_>, max_entries: u32) -> Vec<(u32, u32)> {
-    (0..max_entries)
-        .filter_map(|slot| {
-            let mut value = [0u8; 4];
-            match sys::map::map_lookup_elem(map, &slot.to_ne_bytes(), &mut value) {
-                Ok(true) => Some((slot, u32::from_ne_bytes(value))),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 /// A filled tail-call slot: (prog array id, prog array name, slot, program id).
 pub type FilledSlot = (u32, String, u32, u32);
 
@@ -599,27 +588,6 @@ pub fn lock_interface(interface: &str) -> Result<InterfaceLock, LoadError> {
         })
 }
 
-/// `CAP_SYS_ADMIN` and `CAP_BPF` from include/uapi/linux/capability.h.
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_BPF: u32 = 39;
-
-/// Whether this process may load BPF at all (CAP_BPF, or CAP_SYS_ADMIN on kernels before
-/// 5.8), read from its effective capability set, so a user hears "run it as root" before
-/// anything else goes wrong.
-pub fn may_load_bpf() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return true;
-    };
-    let Some(effective) = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-    else {
-        return true;
-    };
-    effective & (1 << CAP_BPF) != 0 || effective & (1 << CAP_SYS_ADMIN) != 0
-}
-
 /// Refuses, before loading anything, to replace a program on any of `interfaces` that is
 /// not `entry` (unless forced).
 pub fn check_not_ours(
@@ -633,4 +601,44 @@ pub fn check_not_ours(
         }
     }
     Ok(())
+}
+
+/// Looks up an interface's index.
+pub fn interface_index(name: &str) -> Result<u32, LoadError> {
+    sys::iface::ifindex(name).map_err(|error| LoadError::Interface {
+        name: name.to_string(),
+        error,
+    })
+}
+
+/// What happened when writing an interface into the redirect devmap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectEntry {
+    Inserted,
+    /// A plain devmap is indexed by slot; this ifindex is beyond its size.
+    DoesNotFit {
+        max_entries: u32,
+    },
+}
+
+/// `if_redirect[ifindex] = ifindex`, as the original did, so programs can redirect to
+/// every interface they are attached to.
+pub fn add_redirect(devmap: &LiveMap, ifindex: u32) -> Result<RedirectEntry, LoadError> {
+    if devmap.spec.map_type == BPF_MAP_TYPE_DEVMAP && ifindex >= devmap.spec.max_entries {
+        return Ok(RedirectEntry::DoesNotFit {
+            max_entries: devmap.spec.max_entries,
+        });
+    }
+    sys::map::map_update_elem(
+        devmap.fd.as_fd(),
+        &ifindex.to_ne_bytes(),
+        &ifindex.to_ne_bytes(),
+        BPF_ANY,
+    )
+    .map_err(|error| LoadError::MapUpdate {
+        map: devmap.spec.name.clone(),
+        what: format!("insert ifindex {ifindex}"),
+        error,
+    })?;
+    Ok(RedirectEntry::Inserted)
 }

@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod attach;
-pub mod chain;
 pub mod cli;
 pub mod dump;
 pub mod error;
@@ -13,7 +12,6 @@ pub mod lock;
 pub mod run;
 pub mod stats;
 pub mod timings;
-pub mod trace;
 pub mod vocab;
 
 pub use error::{ExitKind, LoadError};

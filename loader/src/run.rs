@@ -28,7 +28,8 @@ use sys::test_run::{prog_test_run_xdp, TestRunError, XdpMd};
 use sys::ProgFd;
 
 use crate::error::{ExitKind, LoadError};
-use crate::load::{self, LiveMap};
+use crate::load::maps::LiveMap;
+use crate::load::{self};
 use crate::timings;
 use crate::vocab::XDP_ACTIONS;
 
@@ -802,16 +803,16 @@ pub fn load_for_run(
             name: program.to_string(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
-    load::check_linkable(object, load::chain_programs(object, entry))?;
-    let tail_calls = load::tail_call_plan(object, entry)?;
+    load::programs::check_linkable(object, load::tail_calls::chain_programs(object, entry))?;
+    let tail_calls = load::tail_calls::tail_call_plan(object, entry)?;
     let created = if object
         .maps
         .iter()
-        .any(|map| load::pin_path(map, pin_root).is_some())
+        .any(|map| load::pins::pin_path(map, pin_root).is_some())
     {
-        load::prepare_pin_root(pin_root)?
+        load::pins::prepare_pin_root(pin_root)?
     } else {
-        load::CreatedDirs::default()
+        load::pins::CreatedDirs::default()
     };
     let result = load_prepared(object, object_name, pin_root, entry, tail_calls);
     if result.is_err() {
@@ -825,11 +826,11 @@ fn load_prepared(
     object_name: &str,
     pin_root: &Path,
     entry: &ProgramSpec,
-    tail_calls: Option<load::TailCallPlan<'_>>,
+    tail_calls: Option<load::tail_calls::TailCallPlan<'_>>,
 ) -> Result<LoadedRun, RunError> {
     let mut notes = Vec::new();
     timings::phase("BTF");
-    let btf = match load::load_btf(object) {
+    let btf = match load::btf::load_btf(object) {
         Ok(btf) => btf,
         Err(error) => {
             notes.push(format!(
@@ -839,7 +840,7 @@ fn load_prepared(
         }
     };
     timings::phase("maps");
-    let mut maps = load::create_maps(
+    let mut maps = load::maps::create_maps(
         object,
         object_name,
         pin_root,
@@ -857,7 +858,7 @@ fn load_prepared(
     }
 
     timings::phase("programs");
-    let chain = load::load_chain(
+    let chain = load::programs::load_chain(
         object,
         entry,
         tail_calls.as_ref(),
@@ -866,15 +867,15 @@ fn load_prepared(
         |_| {},
     )?;
     timings::phase("tail calls");
-    let mut wiring = load::fill_program_slots(&maps, &chain.all(&entry.name))?;
+    let mut wiring = load::tail_calls::fill_program_slots(&maps, &chain.all(&entry.name))?;
     if let Some((index, _)) = &tail_calls {
         for (slot, name, fd) in &chain.tail_calls {
-            load::set_tail_call(&maps[*index], *slot, fd, name)?;
+            load::tail_calls::set_tail_call(&maps[*index], *slot, fd, name)?;
             wiring.push((maps[*index].kernel_name.clone(), *slot, name.to_string()));
         }
     }
     timings::phase("pin");
-    let pinned = load::pin_maps(&maps)?;
+    let pinned = load::pins::pin_maps(&maps)?;
     let pinned = maps
         .iter()
         .filter_map(|map| {

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
+use loader::attach::RedirectEntry;
 use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
-use loader::chain::{self, ChainNode};
-use loader::load::{self, LiveMap, RedirectEntry};
+use loader::load::chain::{self, ChainNode};
+use loader::load::tracefs;
+use loader::load::{self, maps::LiveMap};
 use loader::run::{self as test_runs, RunError};
+use loader::timings;
 use loader::vocab::{map_type_name, same_program_name, XdpMode, DEFAULT_PIN_ROOT, DEFAULT_PROG};
 use loader::LoadError;
-use loader::{timings, trace};
 use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
 
 /// The map the original project writes each attached interface into.
@@ -162,7 +164,7 @@ fn print_verifier_log(program: &str, log: &str) {
 
 fn run(args: &Args) -> Result<(), LoadError> {
     // Everything but -dump talks to the kernel's BPF side.
-    if !args.dump && !attach::may_load_bpf() {
+    if !args.dump && !load::may_load_bpf() {
         return Err(LoadError::NotPrivileged);
     }
     if args.status {
@@ -210,12 +212,12 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
             name: args.prog.clone(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
-    load::check_linkable(object, load::chain_programs(object, entry))?;
+    load::programs::check_linkable(object, load::tail_calls::chain_programs(object, entry))?;
     // Interfaces first: a typo should not cost a verifier run.
     let interfaces = args
         .interfaces
         .iter()
-        .map(|name| load::interface_index(name).map(|index| (name.as_str(), index)))
+        .map(|name| attach::interface_index(name).map(|index| (name.as_str(), index)))
         .collect::<Result<Vec<_>, _>>()?;
     let _locks = interfaces
         .iter()
@@ -225,12 +227,12 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     let created = if object
         .maps
         .iter()
-        .any(|map| load::pin_path(map, &args.pin_path).is_some())
+        .any(|map| load::pins::pin_path(map, &args.pin_path).is_some())
         || args.link
     {
-        load::prepare_pin_root(&args.pin_path)?
+        load::pins::prepare_pin_root(&args.pin_path)?
     } else {
-        load::CreatedDirs::default()
+        load::pins::CreatedDirs::default()
     };
     let result = attach_prepared(args, object, entry, &interfaces, file);
     if result.is_err() {
@@ -280,22 +282,22 @@ fn attach_prepared(
     println!();
 
     timings::phase("programs");
-    let tail_calls = load::tail_call_plan(object, entry)?;
-    let chain = load::load_chain(
+    let tail_calls = load::tail_calls::tail_call_plan(object, entry)?;
+    let chain = load::programs::load_chain(
         object,
         entry,
         tail_calls.as_ref(),
         &maps,
         btf.as_ref(),
         |step| match step {
-            load::ChainStep::TailCalls => println!("Loading tail call jumps"),
-            load::ChainStep::Program(name) => println!("Loading program name {name}"),
+            load::programs::ChainStep::TailCalls => println!("Loading tail call jumps"),
+            load::programs::ChainStep::Program(name) => println!("Loading program name {name}"),
         },
     )?;
     let prog_array = tail_calls.as_ref().map(|(index, _)| &maps[*index]);
     timings::phase("tail calls");
     let loaded = chain.all(&entry.name);
-    for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
+    for (map, slot, name) in load::tail_calls::fill_program_slots(&maps, &loaded)? {
         println!("Inserting program {name} into slot {slot} of {map}");
     }
 
@@ -310,11 +312,11 @@ fn attach_prepared(
                 fd.as_raw_fd(),
                 prog_array.spec.name
             );
-            load::set_tail_call(prog_array, *slot, fd, name)?;
+            load::tail_calls::set_tail_call(prog_array, *slot, fd, name)?;
         }
         if prog_array.reused {
             let filled: Vec<u32> = chain.tail_calls.iter().map(|(slot, _, _)| *slot).collect();
-            for slot in load::clear_other_slots(prog_array, &filled)? {
+            for slot in load::tail_calls::clear_other_slots(prog_array, &filled)? {
                 println!(
                     "Emptied slot {slot} of {}, left over from an earlier load",
                     prog_array.spec.name
@@ -329,10 +331,10 @@ fn attach_prepared(
         .filter_map(|(_, fd)| sys::prog::prog_info(fd.as_fd()).ok())
         .flat_map(|info| info.map_ids)
         .collect();
-    load::bind_unused_maps(&chain.entry, &maps, &used_maps);
+    load::programs::bind_unused_maps(&chain.entry, &maps, &used_maps);
 
     timings::phase("pin");
-    let pinned = load::pin_maps(&maps)?;
+    let pinned = load::pins::pin_maps(&maps)?;
     for map in maps.iter().filter(|map| map.pin.is_some() && !map.reused) {
         if let Some(path) = &map.pin {
             println!("Pinned map {} at {}", map.spec.name, path.display());
@@ -355,7 +357,7 @@ fn attach_prepared(
     let attached = match attach_all(interfaces, &chain.entry, &entry.name, &options, &maps) {
         Ok(attached) => attached,
         Err(error) => {
-            load::unpin(&pinned);
+            load::pins::unpin(&pinned);
             return Err(error);
         }
     };
@@ -374,7 +376,7 @@ fn attach_prepared(
             outcome.mode.describe()
         );
     }
-    for line in trace::printk_note(object) {
+    for line in tracefs::printk_note(object) {
         println!("{line}");
     }
     if !pins.is_empty() {
@@ -411,7 +413,8 @@ struct SlotGuard<'a> {
 
 impl<'a> SlotGuard<'a> {
     fn save(prog_array: &'a LiveMap) -> SlotGuard<'a> {
-        let filled = attach::prog_array_slots(prog_array.fd.as_fd(), prog_array.spec.max_entries);
+        let filled =
+            load::tail_calls::prog_array_slots(prog_array.fd.as_fd(), prog_array.spec.max_entries);
         let slots = (0..prog_array.spec.max_entries)
             .map(|slot| {
                 let program = filled
@@ -471,7 +474,7 @@ fn share_running_chain_maps(
         .filter(|map| map.reused && map.spec.map_type == BPF_MAP_TYPE_PROG_ARRAY)
     {
         programs.extend(
-            attach::prog_array_slots(map.fd.as_fd(), map.spec.max_entries)
+            load::tail_calls::prog_array_slots(map.fd.as_fd(), map.spec.max_entries)
                 .into_iter()
                 .map(|(_, id)| id),
         );
@@ -539,7 +542,7 @@ fn check_chain(
     args: &Args,
     object: &elf::Object,
     entry: &elf::ProgramSpec,
-    chain: &load::LoadedChain<'_>,
+    chain: &load::programs::LoadedChain<'_>,
 ) -> Result<(), LoadError> {
     let names: Vec<&str> = chain
         .all(&entry.name)
@@ -576,10 +579,12 @@ fn check_chain(
     for line in lines {
         println!("Tail-call chain: {line}");
     }
-    let prog_array = load::find_prog_array(object, entry).ok().map_or_else(
-        || "the prog array".to_string(),
-        |index| object.maps[index].name.clone(),
-    );
+    let prog_array = load::tail_calls::find_prog_array(object, entry)
+        .ok()
+        .map_or_else(
+            || "the prog array".to_string(),
+            |index| object.maps[index].name.clone(),
+        );
     for (program, slot) in empty {
         if args.strict {
             return Err(LoadError::EmptyTailCallSlot {
@@ -633,7 +638,7 @@ fn attach_all<'a>(
         if let Some(devmap) = redirect {
             // A failed insert (the interface went away meanwhile) fails the run: every
             // interface, this one included, goes back as it was.
-            let entry = match load::add_redirect(devmap, *ifindex) {
+            let entry = match attach::add_redirect(devmap, *ifindex) {
                 Ok(entry) => entry,
                 Err(error) => {
                     done.push((name, outcome));
@@ -663,7 +668,7 @@ fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
     }
     args.interfaces
         .iter()
-        .map(|name| load::interface_index(name).map(|index| (name.clone(), index)))
+        .map(|name| attach::interface_index(name).map(|index| (name.clone(), index)))
         .collect()
 }
 
@@ -842,12 +847,12 @@ fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         });
     }
-    load::check_linkable(object, &object.programs)?;
+    load::programs::check_linkable(object, &object.programs)?;
     // A tail-call slot beyond the prog array is known before any verifier run.
     if let Some(entry) = object.program(&args.prog) {
-        load::tail_call_plan(object, entry)?;
+        load::tail_calls::tail_call_plan(object, entry)?;
     }
-    let created = load::prepare_pin_root(&args.pin_path)?;
+    let created = load::pins::prepare_pin_root(&args.pin_path)?;
     let result = load_only_prepared(args, object);
     if result.is_err() {
         created.remove_if_empty();
@@ -862,7 +867,7 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
         timings::phase("programs");
         let mut programs = Vec::with_capacity(object.programs.len());
         for program in &object.programs {
-            let fd = load::load_program(object, program, &maps, btf.as_ref())?;
+            let fd = load::programs::load_program(object, program, &maps, btf.as_ref())?;
             programs.push((program, fd));
         }
         timings::phase("tail calls");
@@ -870,12 +875,12 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
             .iter()
             .map(|(program, fd)| (program.name.as_str(), fd))
             .collect();
-        for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
+        for (map, slot, name) in load::tail_calls::fill_program_slots(&maps, &loaded)? {
             println!("Inserted program {name} into slot {slot} of {map}");
         }
         if let Some((index, slots)) = object
             .program(&args.prog)
-            .map(|entry| load::tail_call_plan(object, entry))
+            .map(|entry| load::tail_calls::tail_call_plan(object, entry))
             .transpose()?
             .flatten()
         {
@@ -885,7 +890,7 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
                     .iter()
                     .find(|(loaded, _)| loaded.name == program.name)
                 {
-                    load::set_tail_call(prog_array, slot, fd, &program.name)?;
+                    load::tail_calls::set_tail_call(prog_array, slot, fd, &program.name)?;
                     println!(
                         "Inserted program {} into slot {slot} of {}",
                         program.name, prog_array.kernel_name
@@ -897,10 +902,10 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
         for map in &maps {
             let path = match &map.pin {
                 Some(path) => path.clone(),
-                None => args.pin_path.join(load::pin_name(&map.kernel_name)),
+                None => args.pin_path.join(load::pins::pin_name(&map.kernel_name)),
             };
             if !map.reused {
-                load::pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
+                load::pins::pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
                 pinned.push(path.clone());
             }
             let id = sys::map::map_info(map.fd.as_fd())
@@ -914,7 +919,7 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
         }
         for (program, fd) in &programs {
             let path = args.pin_path.join(&program.name);
-            load::pin_object(fd.as_fd(), &path, &program.name)?;
+            load::pins::pin_object(fd.as_fd(), &path, &program.name)?;
             pinned.push(path.clone());
             let id = sys::prog::prog_info(fd.as_fd())
                 .map(|info| info.id)
@@ -925,13 +930,13 @@ fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError
                 path.display()
             );
         }
-        for line in trace::printk_note(object) {
+        for line in tracefs::printk_note(object) {
             println!("{line}");
         }
         Ok(())
     })();
     if result.is_err() {
-        load::unpin(&pinned);
+        load::pins::unpin(&pinned);
     }
     result
 }
@@ -944,9 +949,9 @@ fn create_maps(
     timings::phase("BTF");
     let btf = load_btf(object);
     timings::phase("maps");
-    let maps = load::create_maps(
+    let maps = load::maps::create_maps(
         object,
-        &load::object_name(args.file.as_deref().unwrap_or(std::path::Path::new(""))),
+        &load::maps::object_name(args.file.as_deref().unwrap_or(std::path::Path::new(""))),
         &args.pin_path,
         btf.as_ref().map(|fd| fd.as_raw_fd()),
     )?;
@@ -956,7 +961,7 @@ fn create_maps(
 /// The object's BTF in the kernel, or `None` (with one line saying why) when the kernel
 /// refused it: everything still loads, without source lines and field names.
 fn load_btf(object: &elf::Object) -> Option<sys::btf::BtfFd> {
-    match load::load_btf(object) {
+    match load::btf::load_btf(object) {
         Ok(btf) => btf,
         Err(error) => {
             println!("Warning: the kernel refused the object's BTF ({error}); loading without it");
@@ -1039,8 +1044,12 @@ fn test_run(args: &Args) -> Result<(), RunError> {
     })?;
     drop(bytes);
 
-    let loaded =
-        test_runs::load_for_run(&object, &load::object_name(file), &args.pin_path, program)?;
+    let loaded = test_runs::load_for_run(
+        &object,
+        &load::maps::object_name(file),
+        &args.pin_path,
+        program,
+    )?;
     let entry = object
         .program(program)
         .ok_or_else(|| RunError::NoSuchProgram {
@@ -1052,7 +1061,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
     }
     let repeat = args.repeat.unwrap_or(1);
     if args.json {
-        for line in trace::printk_note(&object) {
+        for line in tracefs::printk_note(&object) {
             eprintln!("{line}");
         }
     } else {
@@ -1063,7 +1072,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         for (map, path) in &loaded.pinned {
             println!("Pinned map {map} at {}", path.display());
         }
-        for line in trace::printk_note(&object) {
+        for line in tracefs::printk_note(&object) {
             println!("{line}");
         }
         let runs = if repeat > 1 {
