@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use loader::attach::RedirectEntry;
-use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
+use loader::attach::modes::ModeRequest;
+use loader::attach::redirect::RedirectEntry;
+use loader::attach::status::Method;
+use loader::attach::xdp::{AttachOptions, AttachOutcome};
+use loader::attach::{self};
 use loader::load::chain::{self, ChainNode};
 use loader::load::tracefs;
 use loader::load::{self, maps::LiveMap};
@@ -217,13 +220,13 @@ fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
     let interfaces = args
         .interfaces
         .iter()
-        .map(|name| attach::interface_index(name).map(|index| (name.as_str(), index)))
+        .map(|name| attach::preflight::interface_index(name).map(|index| (name.as_str(), index)))
         .collect::<Result<Vec<_>, _>>()?;
     let _locks = interfaces
         .iter()
-        .map(|(name, _)| attach::lock_interface(name))
+        .map(|(name, _)| attach::preflight::lock_interface(name))
         .collect::<Result<Vec<_>, _>>()?;
-    attach::check_not_ours(&interfaces, &entry.name, args.force)?;
+    attach::preflight::check_not_ours(&interfaces, &entry.name, args.force)?;
     let created = if object
         .maps
         .iter()
@@ -484,7 +487,7 @@ fn share_running_chain_maps(
         return Vec::new();
     }
     for (name, ifindex) in interfaces {
-        if let Ok(Some(current)) = attach::attached(name, *ifindex) {
+        if let Ok(Some(current)) = attach::status::attached(name, *ifindex) {
             if same_program_name(&current.name, entry) {
                 programs.push(current.prog_id);
             }
@@ -492,7 +495,7 @@ fn share_running_chain_maps(
     }
     let mut running: Vec<u32> = Vec::new();
     for program in programs {
-        for id in attach::reachable_maps(program).0 {
+        for id in attach::status::reachable_maps(program).0 {
             if !running.contains(&id) {
                 running.push(id);
             }
@@ -619,13 +622,13 @@ fn attach_all<'a>(
     let mut done: Vec<(&str, AttachOutcome)> = Vec::new();
     for (name, ifindex) in interfaces {
         println!("Looking for interface {name}");
-        let outcome = attach::attach(name, *ifindex, entry_fd, entry, options, &mut |line| {
+        let outcome = attach::xdp::attach(name, *ifindex, entry_fd, entry, options, &mut |line| {
             println!("{line}")
         });
         let roll_back = |done: Vec<(&str, AttachOutcome)>| {
             for (done_name, outcome) in done.into_iter().rev() {
                 println!("Rolling back {done_name}");
-                attach::undo(outcome.undo);
+                attach::rollback::undo(outcome.undo);
             }
         };
         let outcome = match outcome {
@@ -638,7 +641,7 @@ fn attach_all<'a>(
         if let Some(devmap) = redirect {
             // A failed insert (the interface went away meanwhile) fails the run: every
             // interface, this one included, goes back as it was.
-            let entry = match attach::add_redirect(devmap, *ifindex) {
+            let entry = match attach::redirect::add_redirect(devmap, *ifindex) {
                 Ok(entry) => entry,
                 Err(error) => {
                     done.push((name, outcome));
@@ -668,27 +671,27 @@ fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
     }
     args.interfaces
         .iter()
-        .map(|name| attach::interface_index(name).map(|index| (name.clone(), index)))
+        .map(|name| attach::preflight::interface_index(name).map(|index| (name.clone(), index)))
         .collect()
 }
 
 /// `-detach`: takes the program off each interface and unpins what it used.
 fn detach(args: &Args) -> Result<(), LoadError> {
     for (name, ifindex) in interfaces_of(args)? {
-        let _lock = attach::lock_interface(&name)?;
-        let Some(current) = attach::attached(&name, ifindex)? else {
+        let _lock = attach::preflight::lock_interface(&name)?;
+        let Some(current) = attach::status::attached(&name, ifindex)? else {
             println!("Nothing attached to {name}");
             continue;
         };
-        attach::ensure_ours(&name, &current, &args.prog, args.force, true)?;
+        attach::preflight::ensure_ours(&name, &current, &args.prog, args.force, true)?;
         // The maps it reaches, read while it is still attached (it may go right after).
-        let (map_ids, _) = attach::reachable_maps(current.prog_id);
+        let (map_ids, _) = attach::status::reachable_maps(current.prog_id);
         let pins = if args.keep_maps {
             Vec::new()
         } else {
-            attach::map_pins(&args.pin_path, &map_ids)
+            attach::status::map_pins(&args.pin_path, &map_ids)
         };
-        let removed_links = attach::detach(&name, ifindex, &args.pin_path)?
+        let removed_links = attach::detach::detach(&name, ifindex, &args.pin_path)?
             .map(|(_, pins)| pins)
             .unwrap_or_default();
         let how = match current.method {
@@ -715,7 +718,7 @@ fn detach(args: &Args) -> Result<(), LoadError> {
 
 fn map_summary(map_id: u32, pin_root: &std::path::Path) -> serde_json::Value {
     let info = sys::map::map_fd_by_id(map_id).and_then(|fd| sys::map::map_info(fd.as_fd()));
-    let pins: Vec<String> = attach::map_pins(pin_root, &[map_id])
+    let pins: Vec<String> = attach::status::map_pins(pin_root, &[map_id])
         .iter()
         .map(|path| path.display().to_string())
         .collect();
@@ -741,14 +744,14 @@ fn prog_name(id: u32) -> String {
 fn status(args: &Args) -> Result<(), LoadError> {
     let mut report = Vec::new();
     for (name, ifindex) in interfaces_of(args)? {
-        let current = attach::attached(&name, ifindex)?;
+        let current = attach::status::attached(&name, ifindex)?;
         let entry = match &current {
             None => serde_json::json!({ "interface": name, "ifindex": ifindex, "attached": null }),
             Some(current) => {
-                let (map_ids, slots) = attach::reachable_maps(current.prog_id);
+                let (map_ids, slots) = attach::status::reachable_maps(current.prog_id);
                 let (method, link_id, link_pins) = match current.method {
                     Method::Link { id } => {
-                        let pins: Vec<String> = attach::pins_of(&args.pin_path, |fd| {
+                        let pins: Vec<String> = attach::status::pins_of(&args.pin_path, |fd| {
                             sys::obj::object_kind(fd) == sys::obj::ObjectKind::Link
                                 && sys::link::link_info(fd).is_ok_and(|info| info.id == id)
                         })
