@@ -1041,13 +1041,13 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         path: pcap.clone(),
         error,
     })?;
-    let capture = test_runs::read_capture(&bytes).map_err(|error| RunError::Capture {
+    let capture = test_runs::pcap::read_capture(&bytes).map_err(|error| RunError::Capture {
         path: pcap.clone(),
         error,
     })?;
     drop(bytes);
 
-    let loaded = test_runs::load_for_run(
+    let loaded = test_runs::prepare::load_for_run(
         &object,
         &load::maps::object_name(file),
         &args.pin_path,
@@ -1094,18 +1094,19 @@ fn test_run(args: &Args) -> Result<(), RunError> {
     timings::phase("test runs");
     let mut notes = Vec::new();
     let (results, context) =
-        test_runs::run_packets(&loaded.entry, entry, &capture, repeat, &mut notes)?;
+        test_runs::test_runs::run_packets(&loaded.entry, entry, &capture, repeat, &mut notes)?;
     for note in &notes {
         eprintln!("{note}");
     }
-    let summary = test_runs::summarize(&results);
+    let summary = test_runs::report::summarize(&results);
 
     let written = match &args.out {
         Some(path) => {
-            let packets = test_runs::output_packets(&capture, &results);
+            let packets = test_runs::report::output_packets(&capture, &results);
             let nanos = matches!(
                 capture.format,
-                test_runs::CaptureFormat::PcapNg | test_runs::CaptureFormat::Pcap { nanos: true }
+                test_runs::pcap::CaptureFormat::PcapNg
+                    | test_runs::pcap::CaptureFormat::Pcap { nanos: true }
             );
             write_out(path, &packets, nanos)?;
             Some((path, packets.len()))
@@ -1113,7 +1114,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         None => None,
     };
 
-    let info = test_runs::RunInfo {
+    let info = test_runs::report::RunInfo {
         object: file.display().to_string(),
         program: program.clone(),
         capture: pcap.display().to_string(),
@@ -1122,7 +1123,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         context,
     };
     if args.json {
-        let mut report = test_runs::json_report(&info, &results, &summary);
+        let mut report = test_runs::report::json_report(&info, &results, &summary);
         if let Some((path, packets)) = written {
             report["out"] = serde_json::json!({
                 "path": path.display().to_string(),
@@ -1133,11 +1134,11 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         return Ok(());
     }
     let timed = args.repeat.is_some();
-    println!("{}", test_runs::text_header(timed));
+    println!("{}", test_runs::report::text_header(timed));
     for result in &results {
-        println!("{}", test_runs::text_row(result, timed));
+        println!("{}", test_runs::report::text_row(result, timed));
     }
-    for line in test_runs::text_summary(&info, &summary, timed) {
+    for line in test_runs::report::text_summary(&info, &summary, timed) {
         println!("{line}");
     }
     if let Some((path, packets)) = written {
@@ -1152,7 +1153,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
 /// Writes the `-out` capture.
 fn write_out(
     path: &std::path::Path,
-    packets: &[test_runs::CapturedPacket],
+    packets: &[test_runs::pcap::CapturedPacket],
     nanos: bool,
 ) -> Result<(), RunError> {
     let write_error = |reason: String| RunError::WriteOut {
@@ -1160,7 +1161,7 @@ fn write_out(
         reason,
     };
     let file = std::fs::File::create(path).map_err(|error| write_error(error.to_string()))?;
-    test_runs::write_pcap(std::io::BufWriter::new(file), packets, nanos).map_err(|error| {
+    test_runs::pcap::write_pcap(std::io::BufWriter::new(file), packets, nanos).map_err(|error| {
         let reason = match error {
             pcap_file::PcapError::IoError(error) => error.to_string(),
             other => other.to_string(),
