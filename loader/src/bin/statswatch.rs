@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 
-use loader::stats::{self, ActionCounters, Observation, Sample, Watch, DATAREC_SIZE};
+use loader::stats::counters::{ActionCounters, Sample, DATAREC_SIZE};
+use loader::stats::rates::{Observation, Watch};
+use loader::stats::{self};
 use loader::vocab::{map_name_matches, map_type_name, DEFAULT_PIN_ROOT};
 use loader::ExitKind;
 use sys::abi::BPF_MAP_TYPE_PERCPU_ARRAY;
@@ -143,7 +145,7 @@ fn possible_cpus() -> Result<Cpus, Failure> {
     })?;
     let ids = std::fs::read_to_string(sys::cpus::POSSIBLE_CPUS_PATH)
         .ok()
-        .and_then(|list| stats::cpu_ids(&list))
+        .and_then(|list| stats::counters::cpu_ids(&list))
         .filter(|ids| ids.len() <= slots)
         .unwrap_or_else(|| (0..slots as u32).collect());
     Ok(Cpus { ids, slots })
@@ -160,10 +162,10 @@ fn run(args: &Args) -> Result<(), Failure> {
     let sample = read_sample(&map, &info, &cpus, &pin, 0.0)?;
     let mut out = std::io::stdout().lock();
     let text = if args.json {
-        stats::format_json(&Observation::single(sample), false, percpu, None) + "\n"
+        stats::render::format_json(&Observation::single(sample), false, percpu, None) + "\n"
     } else {
         let mut lines = vec![found_line(&info)];
-        lines.extend(stats::format_counters(&sample, percpu));
+        lines.extend(stats::render::format_counters(&sample, percpu));
         lines.join("\n") + "\n"
     };
     out.write_all(text.as_bytes())
@@ -407,7 +409,7 @@ fn read_sample(
 }
 
 fn counters(key: u32, value: &[u8], cpus: &Cpus) -> ActionCounters {
-    let mut per_cpu = stats::per_cpu_datarecs(value, cpus.slots);
+    let mut per_cpu = stats::counters::per_cpu_datarecs(value, cpus.slots);
     // Values fill one slot per possible CPU, in order; a sparse CPU list leaves the rest empty.
     per_cpu.truncate(cpus.ids.len());
     ActionCounters { key, per_cpu }
@@ -446,7 +448,7 @@ fn read_batch(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCoun
 }
 
 fn read_per_key(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCounters>, SysError> {
-    let mut buffer = vec![0u8; stats::per_cpu_stride(info.value_size) * cpus.slots];
+    let mut buffer = vec![0u8; stats::counters::per_cpu_stride(info.value_size) * cpus.slots];
     let mut actions = Vec::new();
     for key in 0..info.max_entries {
         buffer.fill(0);
@@ -455,7 +457,7 @@ fn read_per_key(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCo
         } else {
             actions.push(ActionCounters {
                 key,
-                per_cpu: vec![stats::DataRec::default(); cpus.ids.len()],
+                per_cpu: vec![stats::counters::DataRec::default(); cpus.ids.len()],
             });
         }
     }
@@ -482,7 +484,7 @@ impl Screen {
             last_frame: Vec::new(),
         };
         if terminal {
-            screen.write(stats::HIDE_CURSOR)?;
+            screen.write(stats::render::HIDE_CURSOR)?;
         }
         Ok(screen)
     }
@@ -500,7 +502,7 @@ impl Screen {
 
     fn frame(&mut self, lines: Vec<String>) -> Result<(), Failure> {
         if self.terminal {
-            self.write(&stats::redraw(self.drawn, &lines))?;
+            self.write(&stats::render::redraw(self.drawn, &lines))?;
             self.drawn = lines.len();
         } else {
             self.write(&(lines.join("\n") + "\n"))?;
@@ -514,7 +516,7 @@ impl Screen {
         if !self.terminal {
             return self.line(text);
         }
-        self.write(&stats::notice_above(self.drawn, text))?;
+        self.write(&stats::render::notice_above(self.drawn, text))?;
         let frame = std::mem::take(&mut self.last_frame);
         self.drawn = 0;
         if frame.is_empty() {
@@ -529,7 +531,7 @@ impl Drop for Screen {
     fn drop(&mut self) {
         if self.terminal {
             let mut out = self.out.lock();
-            let _ = out.write_all(stats::SHOW_CURSOR.as_bytes());
+            let _ = out.write_all(stats::render::SHOW_CURSOR.as_bytes());
             let _ = out.flush();
         }
     }
@@ -588,14 +590,14 @@ fn watch(args: &Args, pin: &Path, cpus: &Cpus, first: (MapFd, MapInfo)) -> Resul
                     notice(&mut screen, text)?;
                 }
                 if args.json {
-                    screen.line(&stats::format_json(
+                    screen.line(&stats::render::format_json(
                         &observation,
                         true,
                         percpu,
                         reset_text.as_deref(),
                     ))?;
                 } else {
-                    screen.frame(stats::format_frame(&observation, percpu))?;
+                    screen.frame(stats::render::format_frame(&observation, percpu))?;
                 }
             }
             None if !waiting => {
