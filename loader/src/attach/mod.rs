@@ -15,9 +15,11 @@
 //! and the shared modules, never `run` or `stats`.
 
 pub mod detach;
+pub mod flow;
 pub mod modes;
 pub mod preflight;
 pub mod redirect;
+pub mod reload;
 pub mod rollback;
 pub mod status;
 pub mod xdp;

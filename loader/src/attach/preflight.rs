@@ -13,6 +13,17 @@ pub fn interface_index(name: &str) -> Result<u32, LoadError> {
     })
 }
 
+/// The interfaces `names` (`-i`) names with their indexes, or all of them when it names none.
+pub fn interfaces_of(names: &[String]) -> Result<Vec<(String, u32)>, LoadError> {
+    if names.is_empty() {
+        return sys::iface::interfaces().map_err(LoadError::ListInterfaces);
+    }
+    names
+        .iter()
+        .map(|name| interface_index(name).map(|index| (name.clone(), index)))
+        .collect()
+}
+
 /// Held while a run changes an interface: a second run on the same interface fails at
 /// once instead of racing the first.
 #[derive(Debug)]

@@ -8,6 +8,20 @@ use sys::abi::*;
 use crate::error::LoadError;
 use crate::load::maps::LiveMap;
 
+/// The map the original project writes each attached interface into.
+pub const REDIRECT_MAP: &str = "if_redirect";
+
+/// The object's redirect map, when it has one of a devmap type.
+pub fn redirect_map(maps: &[LiveMap]) -> Option<&LiveMap> {
+    maps.iter().find(|map| {
+        map.spec.name == REDIRECT_MAP
+            && matches!(
+                map.spec.map_type,
+                BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH
+            )
+    })
+}
+
 /// What happened when writing an interface into the redirect devmap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedirectEntry {

@@ -1,5 +1,5 @@
-//! Putting interfaces back as they were: what undoes each kind of attach, run on the way
-//! out of a failed run.
+//! Every interface or none: attaching to each interface in turn (with its redirect-map
+//! entry), and when one fails, the ones already done put back as they were, in reverse.
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -9,6 +9,10 @@ use sys::link::LinkFd;
 use sys::netlink;
 use sys::ProgFd;
 
+use crate::attach::redirect::{add_redirect, redirect_map, RedirectEntry};
+use crate::attach::xdp::{attach, AttachOptions, AttachOutcome};
+use crate::error::LoadError;
+use crate::load::maps::LiveMap;
 use crate::vocab::XdpMode;
 
 /// How to put an interface back as it was before `attach`.
@@ -77,5 +81,60 @@ pub fn undo(undo: Undo) {
             self::undo(*first);
             reattach_old(ifindex, mode, &old);
         }
+    }
+}
+
+/// Attaches to every interface, telling `say` each step; if one fails, the ones already
+/// done are put back as they were.
+pub fn attach_all<'a>(
+    interfaces: &[(&'a str, u32)],
+    entry_fd: &ProgFd,
+    entry: &str,
+    options: &AttachOptions<'_>,
+    maps: &[LiveMap],
+    say: &mut dyn FnMut(String),
+) -> Result<Vec<(&'a str, AttachOutcome)>, LoadError> {
+    let redirect = redirect_map(maps);
+    let mut done: Vec<(&str, AttachOutcome)> = Vec::new();
+    for (name, ifindex) in interfaces {
+        say(format!("Looking for interface {name}"));
+        let outcome = match attach(name, *ifindex, entry_fd, entry, options, say) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                roll_back(done, say);
+                return Err(error);
+            }
+        };
+        if let Some(devmap) = redirect {
+            // A failed insert (the interface went away meanwhile) fails the run: every
+            // interface, this one included, goes back as it was.
+            let entry = match add_redirect(devmap, *ifindex) {
+                Ok(entry) => entry,
+                Err(error) => {
+                    done.push((name, outcome));
+                    roll_back(done, say);
+                    return Err(error);
+                }
+            };
+            match entry {
+                RedirectEntry::Inserted => {
+                    say(format!("Inserting ifIndex {ifindex} into {}", devmap.spec.name))
+                }
+                RedirectEntry::DoesNotFit { max_entries } => say(format!(
+                    "Warning: ifIndex {ifindex} does not fit {} ({max_entries} entries): redirecting to {name} through it is not possible",
+                    devmap.spec.name
+                )),
+            }
+        }
+        done.push((name, outcome));
+    }
+    Ok(done)
+}
+
+/// Undoes the attachments of `done`, the last one first.
+fn roll_back(done: Vec<(&str, AttachOutcome)>, say: &mut dyn FnMut(String)) {
+    for (name, outcome) in done.into_iter().rev() {
+        say(format!("Rolling back {name}"));
+        undo(outcome.undo);
     }
 }

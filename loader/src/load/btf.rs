@@ -32,3 +32,17 @@ pub fn load_btf(object: &Object) -> Result<Option<BtfFd>, sys::btf::BtfLoadError
     btf.sanitize(&features);
     sys::btf::btf_load(&btf.to_bytes()).map(Some)
 }
+
+/// The object's BTF in the kernel, or `None` (with one line to `say` why) when the kernel
+/// refused it: everything still loads, without source lines and field names.
+pub fn load_btf_or_warn(object: &Object, say: &mut dyn FnMut(String)) -> Option<BtfFd> {
+    match load_btf(object) {
+        Ok(btf) => btf,
+        Err(error) => {
+            say(format!(
+                "Warning: the kernel refused the object's BTF ({error}); loading without it"
+            ));
+            None
+        }
+    }
+}

@@ -7,11 +7,14 @@ use std::path::{Path, PathBuf};
 
 use elf::{DataKind, InitialSlot, MapOrigin, MapSpec, Object};
 use sys::abi::*;
+use sys::btf::BtfFd;
 use sys::map::{map_create, map_info, map_update_elem, MapCreate};
 use sys::MapFd;
 
 use crate::error::LoadError;
+use crate::load::btf::load_btf_or_warn;
 use crate::load::pins::pin_path;
+use crate::timings;
 
 /// A map in the kernel, created by us or reused from its pin.
 #[derive(Debug)]
@@ -292,6 +295,26 @@ pub fn create_maps(
     }
     fill_map_slots(&maps)?;
     Ok(maps)
+}
+
+/// The object's BTF (a refusal told to `say`) and then its maps, in the kernel: what
+/// every flow that loads an object starts with.
+pub fn btf_and_maps(
+    object: &Object,
+    object_name: &str,
+    pin_root: &Path,
+    say: &mut dyn FnMut(String),
+) -> Result<(Option<BtfFd>, Vec<LiveMap>), LoadError> {
+    timings::phase("BTF");
+    let btf = load_btf_or_warn(object, say);
+    timings::phase("maps");
+    let maps = create_maps(
+        object,
+        object_name,
+        pin_root,
+        btf.as_ref().map(|fd| fd.as_raw_fd()),
+    )?;
+    Ok((btf, maps))
 }
 
 /// `.values = { [slot] = &other_map }`: puts each named map into its slot of a newly

@@ -24,6 +24,7 @@ use crate::error::LoadError;
 
 pub mod btf;
 pub mod chain;
+pub mod flow;
 pub mod maps;
 pub mod pins;
 pub mod programs;

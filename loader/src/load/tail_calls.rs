@@ -1,6 +1,7 @@
 //! Tail calls by the naming convention: program `<entry>_<N>` goes into slot N of the prog
 //! array the entry program uses. The plan (pure, checked before any kernel work), the
-//! slots filled, emptied and read back.
+//! slots filled, emptied and read back, and a live prog array's slots put back when a run
+//! that changed them fails.
 
 use std::os::fd::{AsFd, AsRawFd};
 
@@ -193,4 +194,57 @@ pub fn prog_array_slots(map: std::os::fd::BorrowedFd<'_>, max_entries: u32) -> V
             }
         })
         .collect()
+}
+
+/// What a reused (live) prog array held before this run changed it; `Drop` puts it back
+/// unless the run succeeded (`keep`).
+pub struct SlotGuard<'a> {
+    prog_array: &'a LiveMap,
+    /// Every slot, with the program it held (kept open so it cannot go away).
+    slots: Vec<(u32, Option<sys::ProgFd>)>,
+    restore: bool,
+}
+
+impl<'a> SlotGuard<'a> {
+    pub fn save(prog_array: &'a LiveMap) -> SlotGuard<'a> {
+        let filled = prog_array_slots(prog_array.fd.as_fd(), prog_array.spec.max_entries);
+        let slots = (0..prog_array.spec.max_entries)
+            .map(|slot| {
+                let program = filled
+                    .iter()
+                    .find(|(filled, _)| *filled == slot)
+                    .and_then(|(_, id)| sys::prog::prog_fd_by_id(*id).ok());
+                (slot, program)
+            })
+            .collect();
+        SlotGuard {
+            prog_array,
+            slots,
+            restore: true,
+        }
+    }
+
+    pub fn keep(&mut self) {
+        self.restore = false;
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if !self.restore {
+            return;
+        }
+        let map = self.prog_array.fd.as_fd();
+        for (slot, program) in &self.slots {
+            let key = slot.to_ne_bytes();
+            // Best effort: this runs on the way out of a failed run.
+            let _ = match program {
+                Some(fd) => {
+                    let value = (fd.as_raw_fd() as u32).to_ne_bytes();
+                    map_update_elem(map, &key, &value, BPF_ANY)
+                }
+                None => sys::map::map_delete_elem(map, &key).map(drop),
+            };
+        }
+    }
 }

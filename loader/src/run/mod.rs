@@ -25,6 +25,7 @@ use sys::test_run::TestRunError;
 
 use crate::error::{ExitKind, LoadError};
 
+pub mod flow;
 pub mod pcap;
 pub mod prepare;
 pub mod report;

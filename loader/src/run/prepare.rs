@@ -1,7 +1,6 @@
 //! The object loaded for a run as for an attach, with nothing attached; a pinned prog
 //! array, which may feed a running chain, replaced by a private copy.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use elf::{Object, ProgramSpec};
@@ -77,23 +76,8 @@ fn load_prepared(
     tail_calls: Option<load::tail_calls::TailCallPlan<'_>>,
 ) -> Result<LoadedRun, RunError> {
     let mut notes = Vec::new();
-    timings::phase("BTF");
-    let btf = match load::btf::load_btf(object) {
-        Ok(btf) => btf,
-        Err(error) => {
-            notes.push(format!(
-                "Warning: the kernel refused the object's BTF ({error}); loading without it"
-            ));
-            None
-        }
-    };
-    timings::phase("maps");
-    let mut maps = load::maps::create_maps(
-        object,
-        object_name,
-        pin_root,
-        btf.as_ref().map(|fd| fd.as_raw_fd()),
-    )?;
+    let (btf, mut maps) =
+        load::maps::btf_and_maps(object, object_name, pin_root, &mut |note| notes.push(note))?;
     for map in maps
         .iter_mut()
         .filter(|map| map.reused && map.spec.map_type == BPF_MAP_TYPE_PROG_ARRAY)
