@@ -3,9 +3,20 @@
 //! object per sample with its keys in a fixed order. Pure formatting.
 
 use serde_json::Value;
+use sys::MapInfo;
 
 use crate::stats::counters::{DataRec, Sample};
 use crate::stats::rates::{Observation, Rate};
+use crate::vocab::map_type_name;
+
+/// The line above the counters: which map, of what type.
+pub fn found_line(info: &MapInfo) -> String {
+    format!(
+        "Found map {} of type {}",
+        info.name,
+        map_type_name(info.map_type)
+    )
+}
 
 /// One line of statswatch's output, aligned as the original.
 pub fn format_line(action_name: &str, record: DataRec) -> String {
