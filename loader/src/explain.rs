@@ -1,7 +1,7 @@
 //! What a failure means and what to do about it: one sentence per errno the kernel gives
 //! for a map, a program load, an attachment or a test run, and the end of a verifier
-//! log. The errors (`crate::error`, `crate::run::RunError`) put these sentences after
-//! their own; nothing here knows the stages.
+//! log. `LoadError` and the run stage's `RunError` put these sentences after their own;
+//! nothing here knows the stages.
 
 use elf::{ProgramType, XdpAttach};
 use nix::errno::Errno;

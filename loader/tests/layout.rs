@@ -1,0 +1,119 @@
+//! The shape of the loader crate (issue 12), checked: data flows one way (a module of
+//! loader/src uses only the modules lib.rs's doc comment allows it). Reads the sources as
+//! text; needs nothing else.
+
+use std::path::{Path, PathBuf};
+
+/// Each top-level module of loader/src and the others it may use (lib.rs's doc comment).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("vocab", &[]),
+    ("explain", &["vocab"]),
+    ("error", &["explain", "vocab"]),
+    ("lock", &["error"]),
+    ("timings", &[]),
+    ("cli", &["error"]),
+    ("dump", &["vocab", "explain", "error", "lock", "timings"]),
+    ("load", &["vocab", "explain", "error", "lock", "timings"]),
+    (
+        "attach",
+        &["vocab", "explain", "error", "lock", "timings", "load"],
+    ),
+    (
+        "run",
+        &["vocab", "explain", "error", "lock", "timings", "load"],
+    ),
+    ("stats", &["vocab", "explain", "error", "lock", "timings"]),
+];
+
+fn loader_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
+            panic!("cannot list {}: {error}", dir.display());
+        });
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The top-level module a file of loader/src belongs to (`load` for load/maps.rs), or
+/// `None` for lib.rs and the binaries.
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let relative = file.strip_prefix(src).ok()?;
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    match first {
+        "lib.rs" | "bin" => None,
+        name => Some(name.trim_end_matches(".rs").to_string()),
+    }
+}
+
+/// The modules `crate::` paths name on the code lines (not comments) of `text`, with
+/// their line numbers. The crate root's re-exports stand for the module they come from.
+fn crate_paths(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let module = match name.as_str() {
+                "ExitKind" | "LoadError" => "error".to_string(),
+                _ => name,
+            };
+            found.push((number + 1, module));
+            rest = after;
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_uses_a_stage_after_it_or_one_it_is_not_allowed() {
+    let src = loader_dir().join("src");
+    let mut wrong = Vec::new();
+    for file in rust_files(&src) {
+        let Some(module) = module_of(&src, &file) else {
+            continue;
+        };
+        let allowed = ALLOWED
+            .iter()
+            .find(|(name, _)| *name == module)
+            .map(|(_, allowed)| *allowed)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{module} (from {}) is not in ALLOWED: add it to lib.rs's doc comment and here",
+                    file.display()
+                )
+            });
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        for (line, used) in crate_paths(&text) {
+            if used != module && !allowed.contains(&used.as_str()) {
+                wrong.push(format!("{}:{line}: {module} uses {used}", file.display()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "modules using what lib.rs's doc comment does not allow them:\n{}",
+        wrong.join("\n")
+    );
+}
