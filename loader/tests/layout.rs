@@ -1,6 +1,6 @@
 //! The shape of the loader crate (issue 12), checked: data flows one way (a module of
-//! loader/src uses only the modules lib.rs's doc comment allows it). Reads the sources as
-//! text; needs nothing else.
+//! loader/src uses only the modules lib.rs's doc comment allows it), and no source or
+//! test file grows past 600 lines. Reads the sources as text; needs nothing else.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("stats", &["vocab", "explain", "error", "lock", "timings"]),
 ];
+
+/// The longest a file of loader/src or loader/tests may grow; past it, split it by subject.
+const MAX_LINES: usize = 600;
 
 fn loader_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -115,5 +118,26 @@ fn no_module_uses_a_stage_after_it_or_one_it_is_not_allowed() {
         wrong.is_empty(),
         "modules using what lib.rs's doc comment does not allow them:\n{}",
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn no_source_or_test_file_is_over_600_lines() {
+    let mut long = Vec::new();
+    for dir in ["src", "tests"] {
+        for file in rust_files(&loader_dir().join(dir)) {
+            let lines = std::fs::read_to_string(&file)
+                .expect("a readable source file")
+                .lines()
+                .count();
+            if lines > MAX_LINES {
+                long.push(format!("{}: {lines} lines", file.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines; split them by subject:\n{}",
+        long.join("\n")
     );
 }
