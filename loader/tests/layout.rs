@@ -1,6 +1,7 @@
 //! The shape of the loader crate (issue 12), checked: data flows one way (a module of
-//! loader/src uses only the modules lib.rs's doc comment allows it), and no source or
-//! test file grows past 600 lines. Reads the sources as text; needs nothing else.
+//! loader/src uses only the modules lib.rs's doc comment allows it), no source or test
+//! file grows past 600 lines, and the files and loader paths docs/architecture.md names
+//! exist. Reads the sources as text; needs nothing else.
 
 use std::path::{Path, PathBuf};
 
@@ -139,5 +140,80 @@ fn no_source_or_test_file_is_over_600_lines() {
         long.is_empty(),
         "files over {MAX_LINES} lines; split them by subject:\n{}",
         long.join("\n")
+    );
+}
+
+/// The loader's top-level modules, the first segment of a path docs/architecture.md names.
+const MODULES: &[&str] = &[
+    "dump", "load", "attach", "run", "stats", "vocab", "explain", "error", "lock", "timings", "cli",
+];
+
+/// Whether `text` defines `name` (a function, type, constant, static or module).
+fn defines(text: &str, name: &str) -> bool {
+    [
+        "fn", "struct", "enum", "const", "static", "type", "trait", "mod",
+    ]
+    .iter()
+    .any(|kind| {
+        text.match_indices(&format!("{kind} {name}"))
+            .any(|(at, found)| {
+                !text[at + found.len()..]
+                    .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            })
+    })
+}
+
+/// The file of loader/src that holds module `path` (`load::maps`), if there is one.
+fn module_file(src: &Path, path: &[&str]) -> Option<PathBuf> {
+    let joined = path.join("/");
+    [format!("{joined}.rs"), format!("{joined}/mod.rs")]
+        .into_iter()
+        .map(|file| src.join(file))
+        .find(|file| file.is_file())
+}
+
+#[test]
+fn every_file_and_loader_path_architecture_md_names_exists() {
+    let repo = loader_dir().join("..");
+    let doc = std::fs::read_to_string(repo.join("docs/architecture.md")).expect("the doc");
+    let src = loader_dir().join("src");
+    let mut missing = Vec::new();
+    let words = doc
+        .split(|c: char| c == '`' || c.is_whitespace() || "(),;".contains(c))
+        .map(|word| word.trim_matches(|c: char| "[]\"':.".contains(c)))
+        .filter(|word| !word.is_empty());
+    for word in words {
+        let tops = ["elf/", "sys/", "loader/", "kern/", "scripts/", "docs/"];
+        if tops.iter().any(|top| word.starts_with(top)) && !word.contains('*') {
+            if !repo.join(word).exists() {
+                missing.push(format!("{word}: no such file or directory"));
+            }
+            continue;
+        }
+        let segments: Vec<&str> = word.split("::").collect();
+        if segments.len() < 2 || !MODULES.contains(&segments[0]) {
+            continue;
+        }
+        // The longest run of segments that is a file; what follows is an item in it.
+        let Some((file, at)) = (1..segments.len())
+            .rev()
+            .find_map(|end| module_file(&src, &segments[..end]).map(|file| (file, end)))
+        else {
+            missing.push(format!("{word}: no module file"));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        if !defines(&text, segments[at]) {
+            missing.push(format!(
+                "{word}: {} defines no {}",
+                file.display(),
+                segments[at]
+            ));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names what does not exist:\n{}",
+        missing.join("\n")
     );
 }
