@@ -17,7 +17,7 @@ use crate::attach::xdp::AttachOptions;
 use crate::error::LoadError;
 use crate::load::chain::check_chain;
 use crate::load::maps::{btf_and_maps, object_name};
-use crate::load::pins::{pin_maps, pin_path, prepare_pin_root, unpin, CreatedDirs};
+use crate::load::pins::{pin_maps, prepare_pin_root_for, unpin};
 use crate::load::programs::{bind_unused_maps, check_linkable, load_chain, ChainStep};
 use crate::load::tail_calls::{
     chain_programs, clear_other_slots, fill_program_slots, set_tail_call, tail_call_plan, SlotGuard,
@@ -70,21 +70,8 @@ pub fn attach_object(
         .map(|(name, _)| lock_interface(name))
         .collect::<Result<Vec<_>, _>>()?;
     check_not_ours(&interfaces, &entry.name, request.force)?;
-    let created = if object
-        .maps
-        .iter()
-        .any(|map| pin_path(map, request.pin_root).is_some())
-        || request.link
-    {
-        prepare_pin_root(request.pin_root)?
-    } else {
-        CreatedDirs::default()
-    };
-    let result = attach_prepared(object, request, entry, &interfaces, say);
-    if result.is_err() {
-        created.remove_if_empty();
-    }
-    result
+    let created = prepare_pin_root_for(object, request.pin_root, request.link)?;
+    created.remove_if_failed(attach_prepared(object, request, entry, &interfaces, say))
 }
 
 /// The attach flow once the interfaces are known and the pin directory exists.

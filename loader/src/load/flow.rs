@@ -50,11 +50,7 @@ pub fn load_only(
         tail_call_plan(object, entry)?;
     }
     let created = prepare_pin_root(request.pin_root)?;
-    let result = load_only_prepared(object, request, say);
-    if result.is_err() {
-        created.remove_if_empty();
-    }
-    result
+    created.remove_if_failed(load_only_prepared(object, request, say))
 }
 
 fn load_only_prepared(

@@ -5,7 +5,7 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use elf::{MapSpec, Pinning};
+use elf::{MapSpec, Object, Pinning};
 
 use crate::error::LoadError;
 use crate::load::maps::LiveMap;
@@ -26,6 +26,14 @@ pub fn pin_path(spec: &MapSpec, pin_root: &Path) -> Option<PathBuf> {
 pub struct CreatedDirs(Vec<PathBuf>);
 
 impl CreatedDirs {
+    /// Passes `result` on; when it is a failure, first removes the directories again.
+    pub fn remove_if_failed<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_err() {
+            self.remove_if_empty();
+        }
+        result
+    }
+
     /// Removes the directories again, deepest first, as long as they are empty.
     pub fn remove_if_empty(self) {
         for directory in self.0.iter().rev() {
@@ -83,6 +91,25 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<CreatedDirs, LoadError> {
         "it is not on a bpffs mount; mount bpffs there or pick a directory under /sys/fs/bpf"
             .into(),
     ))
+}
+
+/// [`prepare_pin_root`] when this load will pin something there: a map of `object` that
+/// asks for a pin, or `always` (a BPF link will be pinned).
+pub fn prepare_pin_root_for(
+    object: &Object,
+    pin_root: &Path,
+    always: bool,
+) -> Result<CreatedDirs, LoadError> {
+    if always
+        || object
+            .maps
+            .iter()
+            .any(|map| pin_path(map, pin_root).is_some())
+    {
+        prepare_pin_root(pin_root)
+    } else {
+        Ok(CreatedDirs::default())
+    }
 }
 
 /// A name bpffs accepts for a pin: bpffs refuses dots, which global-data map names have.

@@ -13,7 +13,7 @@ use crate::run::report::{
     json_report, output_packets, summarize, text_header, text_row, text_summary, RunInfo,
 };
 use crate::run::test_runs::run_packets;
-use crate::run::RunError;
+use crate::run::{entry_program, RunError};
 use crate::timings;
 
 /// What `-run` runs: which program of which object over which capture.
@@ -64,12 +64,7 @@ pub fn run_capture(request: &RunRequest<'_>, say: &mut dyn FnMut(RunLine)) -> Re
     drop(bytes);
 
     let loaded = load_for_run(&object, &object_name(file), pin_root, program)?;
-    let entry = object
-        .program(program)
-        .ok_or_else(|| RunError::NoSuchProgram {
-            name: program.to_string(),
-            available: object.programs.iter().map(|p| p.name.clone()).collect(),
-        })?;
+    let entry = entry_program(&object, program)?;
     for note in &loaded.notes {
         say(RunLine::Note(note.clone()));
     }

@@ -21,6 +21,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use elf::{Object, ProgramSpec};
 use sys::test_run::TestRunError;
 
 use crate::error::{ExitKind, LoadError};
@@ -61,6 +62,14 @@ pub enum RunError {
         path: PathBuf,
         reason: String,
     },
+}
+
+/// The program `-run` names, or the error that lists the ones the object has.
+pub fn entry_program<'a>(object: &'a Object, name: &str) -> Result<&'a ProgramSpec, RunError> {
+    object.program(name).ok_or_else(|| RunError::NoSuchProgram {
+        name: name.to_string(),
+        available: object.programs.iter().map(|p| p.name.clone()).collect(),
+    })
 }
 
 impl From<LoadError> for RunError {

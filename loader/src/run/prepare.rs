@@ -10,7 +10,7 @@ use sys::ProgFd;
 use crate::error::LoadError;
 use crate::load::maps::LiveMap;
 use crate::load::{self};
-use crate::run::RunError;
+use crate::run::{entry_program, RunError};
 use crate::timings;
 
 /// The object as a run needs it: the entry program with its tail calls wired and the
@@ -44,28 +44,17 @@ pub fn load_for_run(
     pin_root: &Path,
     program: &str,
 ) -> Result<LoadedRun, RunError> {
-    let entry = object
-        .program(program)
-        .ok_or_else(|| RunError::NoSuchProgram {
-            name: program.to_string(),
-            available: object.programs.iter().map(|p| p.name.clone()).collect(),
-        })?;
+    let entry = entry_program(object, program)?;
     load::programs::check_linkable(object, load::tail_calls::chain_programs(object, entry))?;
     let tail_calls = load::tail_calls::tail_call_plan(object, entry)?;
-    let created = if object
-        .maps
-        .iter()
-        .any(|map| load::pins::pin_path(map, pin_root).is_some())
-    {
-        load::pins::prepare_pin_root(pin_root)?
-    } else {
-        load::pins::CreatedDirs::default()
-    };
-    let result = load_prepared(object, object_name, pin_root, entry, tail_calls);
-    if result.is_err() {
-        created.remove_if_empty();
-    }
-    result
+    let created = load::pins::prepare_pin_root_for(object, pin_root, false)?;
+    created.remove_if_failed(load_prepared(
+        object,
+        object_name,
+        pin_root,
+        entry,
+        tail_calls,
+    ))
 }
 
 fn load_prepared(
