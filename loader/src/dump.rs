@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use elf::btf::BtfKind;
 use elf::{InitialSlot, MapOrigin, Object, Pinning, RelocTarget};
 
-use crate::names::map_type_name;
+use crate::vocab::map_type_name;
 
 fn describe_target(object: &Object, target: &RelocTarget) -> String {
     let map_name = |index: usize| {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use sys::netlink::NetlinkError;
 use sys::{ProgLoadError, SysError};
 
+use crate::explain::{self, NEED_ROOT};
+
 /// Exit codes, documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
@@ -126,8 +128,6 @@ pub enum LoadError {
     },
 }
 
-const NEED_ROOT: &str = "run it as root (sudo): loading BPF needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), attaching XDP needs CAP_NET_ADMIN";
-
 impl LoadError {
     pub fn exit_kind(&self) -> ExitKind {
         match self {
@@ -231,21 +231,13 @@ impl fmt::Display for LoadError {
             LoadError::MapCreate { map, error } if error.is_permission() => {
                 write!(f, "the kernel refused to create map {map} ({:?}): {NEED_ROOT}", error.errno)
             }
-            LoadError::MapCreate { map, error } => {
-                let advice = match error.errno {
-                    nix::errno::Errno::E2BIG => "its max_entries or value size is beyond what the kernel allows for this map type; make the map smaller",
-                    nix::errno::Errno::ENOMEM => "the kernel could not allocate that much memory (max_entries x value size); make the map smaller or free memory",
-                    nix::errno::Errno::ENOSPC => "a kernel limit on maps was hit; remove unused maps (bpftool map show) and try again",
-                    nix::errno::Errno::EINVAL => "the kernel found its definition invalid (type, key/value sizes, flags or max_entries); check the definition with -dump",
-                    _ => "check its type, sizes and max_entries with -dump",
-                };
-                write!(
-                    f,
-                    "the kernel refused to create map {map}: {} ({:?}); {advice}",
-                    error.errno.desc(),
-                    error.errno
-                )
-            }
+            LoadError::MapCreate { map, error } => write!(
+                f,
+                "the kernel refused to create map {map}: {} ({:?}); {}",
+                error.errno.desc(),
+                error.errno,
+                explain::map_create_errno(error.errno)
+            ),
             LoadError::PinnedMapOpen { map, path, reason } => write!(
                 f,
                 "cannot reuse map {map} pinned at {}: {reason}; remove it with `rm {}` if it is stale",
@@ -265,18 +257,20 @@ impl fmt::Display for LoadError {
             LoadError::ProgLoad(error) if error.errno == nix::errno::Errno::EPERM && error.log.is_empty() => {
                 write!(f, "the kernel refused to load program {}: {NEED_ROOT}", error.name)
             }
-            LoadError::ProgLoad(error) if error.errno == nix::errno::Errno::E2BIG => write!(
-                f,
-                "the kernel's verifier rejected program {}: it is too large or too complex to verify (E2BIG: over a million instructions explored, usually a loop the verifier must unroll); bound the loop more tightly or use bpf_loop; the verifier log follows",
-                error.name
-            ),
-            LoadError::ProgLoad(error) => write!(
-                f,
-                "the kernel's verifier rejected program {}: {} ({:?}); the verifier log follows",
-                error.name,
-                error.errno.desc(),
-                error.errno
-            ),
+            LoadError::ProgLoad(error) => match explain::verifier_errno(error.errno) {
+                Some(meaning) => write!(
+                    f,
+                    "the kernel's verifier rejected program {}: {meaning}; the verifier log follows",
+                    error.name
+                ),
+                None => write!(
+                    f,
+                    "the kernel's verifier rejected program {}: {} ({:?}); the verifier log follows",
+                    error.name,
+                    error.errno.desc(),
+                    error.errno
+                ),
+            },
             LoadError::MapUpdate { map, what, error } => write!(
                 f,
                 "cannot {what} in map {map}: {} ({:?})",
@@ -319,11 +313,7 @@ impl fmt::Display for LoadError {
                 if let Some(message) = &error.extack {
                     write!(f, " (the kernel says: {message})")?;
                 }
-                let explanation = if *mode == crate::load::XdpMode::Hw.describe() && error.errno == nix::errno::Errno::EINVAL {
-                    "offload needs a NIC and driver that can run XDP programs themselves (few can; veth cannot); use -mode drv or -mode skb"
-                } else {
-                    crate::attach::explain_attach_errno(error.errno)
-                };
+                let explanation = explain::attach_errno(mode, error.errno);
                 if !explanation.is_empty() {
                     write!(f, "; {explanation}")?;
                 }

@@ -1,26 +1,22 @@
-//! xdploader: load an XDP object, wire its tail calls, pin its maps, attach it.
+//! xdploader: load an XDP object, wire its tail calls, pin its maps, attach it. The
+//! arguments and the printing; what each command does is library code (`loader::load`,
+//! `loader::attach`, `loader::run`).
 
-use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use loader::attach::{self, AttachOptions, AttachOutcome, Method, ModeRequest};
-use loader::chain::{self, ChainNode};
-use loader::load::{self, LiveMap, RedirectEntry, XdpMode, DEFAULT_PIN_ROOT};
-use loader::names::map_type_name;
-use loader::run::{self as test_runs, RunError};
+use loader::attach::flow::AttachRequest;
+use loader::attach::modes::ModeRequest;
+use loader::attach::{self, detach, preflight, status};
+use loader::load;
+use loader::load::flow::LoadOnly;
+use loader::run::flow::{RunLine, RunRequest};
+use loader::run::{self, RunError};
+use loader::timings;
+use loader::vocab::{XdpMode, DEFAULT_PIN_ROOT, DEFAULT_PROG};
 use loader::LoadError;
-use loader::{timings, trace};
-use sys::abi::{BPF_ANY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PROG_ARRAY};
-
-/// The map the original project writes each attached interface into.
-const REDIRECT_MAP: &str = "if_redirect";
-/// The entry program when -prog is not given (kern/xdp.c's).
-const DEFAULT_PROG: &str = "xdp_skeleton";
-/// How much of a verifier log to show on the terminal; the end is where the error is.
-const VERIFIER_LOG_TAIL_LINES: usize = 40;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -140,7 +136,7 @@ fn main() -> ExitCode {
     if let Some(code) = dispatch_test_run(&args) {
         return code;
     }
-    match run(&args) {
+    match run(&args, &mut |line| println!("{line}")) {
         Ok(()) => {
             if let Some(phases) = timings::finish() {
                 print!("{}", timings::report(&phases));
@@ -149,50 +145,50 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("xdploader: {error}");
-            if let (Some(log), LoadError::ProgLoad(refused)) = (error.verifier_log(), &error) {
-                print_verifier_log(&refused.name, log);
-            }
+            print_verifier_log(&error);
             ExitCode::from(error.exit_kind() as u8)
         }
     }
 }
 
-/// Shows the end of the verifier log (where the error and, with BTF line info, the
-/// failing source line are) and saves the whole log to a file.
-fn print_verifier_log(program: &str, log: &str) {
-    let lines: Vec<&str> = log.lines().collect();
-    let start = lines.len().saturating_sub(VERIFIER_LOG_TAIL_LINES);
-    let path = std::env::temp_dir().join(format!(
-        "xdploader-verifier-{}-{}.log",
-        program.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_"),
-        std::process::id()
-    ));
-    let saved = match std::fs::write(&path, log) {
-        Ok(()) => format!("; the whole log is in {}", path.display()),
-        Err(_) => String::new(),
-    };
-    let shown = if start > 0 {
-        format!("last {VERIFIER_LOG_TAIL_LINES} of {} lines", lines.len())
-    } else {
-        format!("{} lines", lines.len())
-    };
-    eprintln!("--- verifier log ({shown}{saved}) ---");
-    for line in &lines[start..] {
-        eprintln!("{line}");
+/// After a verifier rejection: the end of the verifier log, and where the whole of it is.
+fn print_verifier_log(error: &LoadError) {
+    if let (Some(log), LoadError::ProgLoad(refused)) = (error.verifier_log(), error) {
+        for line in loader::explain::verifier_log(&refused.name, log) {
+            eprintln!("{line}");
+        }
     }
-    eprintln!("--- end of verifier log ---");
 }
 
-fn run(args: &Args) -> Result<(), LoadError> {
+/// Every command but `-run`; progress lines to standard output, as they happen.
+fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
     // Everything but -dump talks to the kernel's BPF side.
-    if !args.dump && !attach::may_load_bpf() {
+    if !args.dump && !load::may_load_bpf() {
         return Err(LoadError::NotPrivileged);
     }
     if args.status {
-        return status(args);
+        let interfaces = preflight::interfaces_of(&args.interfaces)?;
+        let report = status::status_report(&interfaces, &args.pin_path)?;
+        if args.json {
+            println!("{}", status::status_json(&report));
+        } else {
+            status::status_lines(&report)
+                .iter()
+                .for_each(|line| println!("{line}"));
+        }
+        return Ok(());
     }
     if args.detach {
-        return detach(args);
+        let interfaces = preflight::interfaces_of(&args.interfaces)?;
+        let (force, keep_maps) = (args.force, args.keep_maps);
+        return detach::detach_all(
+            &interfaces,
+            &args.prog,
+            force,
+            keep_maps,
+            &args.pin_path,
+            say,
+        );
     }
     if args.timings {
         timings::enable();
@@ -208,7 +204,12 @@ fn run(args: &Args) -> Result<(), LoadError> {
         return Ok(());
     }
     if args.load_only {
-        return load_only(args, &object);
+        let request = LoadOnly {
+            file,
+            entry: &args.prog,
+            pin_root: &args.pin_path,
+        };
+        return load::flow::load_only(&object, &request, say);
     }
     if args.interfaces.is_empty() {
         return Err(LoadError::Usage(
@@ -216,781 +217,18 @@ fn run(args: &Args) -> Result<(), LoadError> {
                 .into(),
         ));
     }
-    attach(args, &object)
-}
-
-fn object_file(args: &Args) -> Result<&PathBuf, LoadError> {
-    args.file
-        .as_ref()
-        .ok_or_else(|| LoadError::Usage("xdploader needs -file OBJ".into()))
-}
-
-fn attach(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
-    let file = object_file(args)?;
-    let entry = object
-        .program(&args.prog)
-        .ok_or_else(|| LoadError::NoSuchProgram {
-            name: args.prog.clone(),
-            available: object.programs.iter().map(|p| p.name.clone()).collect(),
-        })?;
-    load::check_linkable(object, load::chain_programs(object, entry))?;
-    // Interfaces first: a typo should not cost a verifier run.
-    let interfaces = args
-        .interfaces
-        .iter()
-        .map(|name| load::interface_index(name).map(|index| (name.as_str(), index)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let _locks = interfaces
-        .iter()
-        .map(|(name, _)| attach::lock_interface(name))
-        .collect::<Result<Vec<_>, _>>()?;
-    attach::check_not_ours(&interfaces, &entry.name, args.force)?;
-    let created = if object
-        .maps
-        .iter()
-        .any(|map| load::pin_path(map, &args.pin_path).is_some())
-        || args.link
-    {
-        load::prepare_pin_root(&args.pin_path)?
-    } else {
-        load::CreatedDirs::default()
-    };
-    let result = attach_prepared(args, object, entry, &interfaces, file);
-    if result.is_err() {
-        created.remove_if_empty();
-    }
-    result
-}
-
-/// The attach flow once the interfaces are known and the pin directory exists.
-fn attach_prepared(
-    args: &Args,
-    object: &elf::Object,
-    entry: &elf::ProgramSpec,
-    interfaces: &[(&str, u32)],
-    file: &std::path::Path,
-) -> Result<(), LoadError> {
-    println!("Dumping info for ELF file {}", file.display());
-    let (btf, mut maps) = create_maps(args, object)?;
-    let shared = share_running_chain_maps(&mut maps, &entry.name, interfaces);
-    println!("Maps:");
-    for (index, map) in maps.iter().enumerate() {
-        let reused = match (&map.pin, map.reused) {
-            (Some(path), true) => format!(" (reused from {})", path.display()),
-            _ => match shared.iter().find(|(shared, _)| *shared == index) {
-                Some((_, id)) => format!(" (shared with the running chain, id {id})"),
-                None => String::new(),
-            },
-        };
-        println!(
-            "\t{}: {}, Fd {}{reused}",
-            map.kernel_name,
-            map_type_name(map.spec.map_type),
-            map.fd.as_raw_fd()
-        );
-    }
-    println!();
-    println!("Programs:");
-    let license = object.license.as_deref().unwrap_or("");
-    for program in &object.programs {
-        println!(
-            "\t{}: {}, size {}, license \"{license}\"",
-            program.name,
-            program.program_type.name(),
-            program.size_bytes()
-        );
-    }
-    println!();
-
-    timings::phase("programs");
-    let tail_calls = load::tail_call_plan(object, entry)?;
-    let chain = load::load_chain(
-        object,
-        entry,
-        tail_calls.as_ref(),
-        &maps,
-        btf.as_ref(),
-        |step| match step {
-            load::ChainStep::TailCalls => println!("Loading tail call jumps"),
-            load::ChainStep::Program(name) => println!("Loading program name {name}"),
-        },
-    )?;
-    let prog_array = tail_calls.as_ref().map(|(index, _)| &maps[*index]);
-    timings::phase("tail calls");
-    let loaded = chain.all(&entry.name);
-    for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
-        println!("Inserting program {name} into slot {slot} of {map}");
-    }
-
-    // A reused prog array is live: if this run fails, its slots go back as they were.
-    let mut slot_guard = prog_array
-        .filter(|prog_array| prog_array.reused)
-        .map(SlotGuard::save);
-    if let Some(prog_array) = prog_array {
-        for (slot, name, fd) in &chain.tail_calls {
-            println!(
-                "Inserting program {name} (fd {}) into slot {slot} of {}",
-                fd.as_raw_fd(),
-                prog_array.spec.name
-            );
-            load::set_tail_call(prog_array, *slot, fd, name)?;
-        }
-        if prog_array.reused {
-            let filled: Vec<u32> = chain.tail_calls.iter().map(|(slot, _, _)| *slot).collect();
-            for slot in load::clear_other_slots(prog_array, &filled)? {
-                println!(
-                    "Emptied slot {slot} of {}, left over from an earlier load",
-                    prog_array.spec.name
-                );
-            }
-        }
-    }
-
-    check_chain(args, object, entry, &chain)?;
-    let used_maps: Vec<u32> = loaded
-        .iter()
-        .filter_map(|(_, fd)| sys::prog::prog_info(fd.as_fd()).ok())
-        .flat_map(|info| info.map_ids)
-        .collect();
-    load::bind_unused_maps(&chain.entry, &maps, &used_maps);
-
-    timings::phase("pin");
-    let pinned = load::pin_maps(&maps)?;
-    for map in maps.iter().filter(|map| map.pin.is_some() && !map.reused) {
-        if let Some(path) = &map.pin {
-            println!("Pinned map {} at {}", map.spec.name, path.display());
-        }
-    }
-
-    timings::phase("attach");
-    println!("Attaching program {}", entry.name);
-    let frags = matches!(
-        entry.program_type,
-        elf::ProgramType::Xdp { frags: true, .. }
-    );
-    let options = AttachOptions {
+    let request = AttachRequest {
+        file,
+        entry: &args.prog,
+        interfaces: &args.interfaces,
         mode: ModeRequest::from(args.mode),
+        pin_root: &args.pin_path,
         force: args.force,
         link: args.link,
-        pin_root: &args.pin_path,
-        frags,
+        strict: args.strict,
     };
-    let attached = match attach_all(interfaces, &chain.entry, &entry.name, &options, &maps) {
-        Ok(attached) => attached,
-        Err(error) => {
-            load::unpin(&pinned);
-            return Err(error);
-        }
-    };
-
-    let pins: Vec<String> = maps
-        .iter()
-        .filter_map(|map| map.pin.as_ref().map(|path| path.display().to_string()))
-        .collect();
-    for (name, outcome) in &attached {
-        let how = match &outcome.link_pin {
-            Some(pin) => format!(" through a BPF link pinned at {}", pin.display()),
-            None => String::new(),
-        };
-        println!(
-            "XDP code attached to {name} in {} mode{how}.",
-            outcome.mode.describe()
-        );
-    }
-    for line in trace::printk_note(object) {
-        println!("{line}");
-    }
-    if !pins.is_empty() {
-        println!(
-            "Pinned maps stay until removed (the counters survive a reload): rm {}",
-            pins.join(" ")
-        );
-    }
-    let off: Vec<String> = attached
-        .iter()
-        .map(|(name, outcome)| match &outcome.link_pin {
-            Some(pin) => format!("rm {}", pin.display()),
-            None => format!(
-                "ip link set dev {name} {} off",
-                outcome.mode.ip_link_keyword()
-            ),
-        })
-        .collect();
-    println!("To turn it off, use `{}`", off.join(" && "));
-    if let Some(guard) = slot_guard.as_mut() {
-        guard.keep();
-    }
-    Ok(())
+    attach::flow::attach_object(&object, &request, say)
 }
-
-/// What a reused (live) prog array held before this run changed it; `Drop` puts it back
-/// unless the run succeeded (`keep`).
-struct SlotGuard<'a> {
-    prog_array: &'a LiveMap,
-    /// Every slot, with the program it held (kept open so it cannot go away).
-    slots: Vec<(u32, Option<sys::ProgFd>)>,
-    restore: bool,
-}
-
-impl<'a> SlotGuard<'a> {
-    fn save(prog_array: &'a LiveMap) -> SlotGuard<'a> {
-        let filled = attach::prog_array_slots(prog_array.fd.as_fd(), prog_array.spec.max_entries);
-        let slots = (0..prog_array.spec.max_entries)
-            .map(|slot| {
-                let program = filled
-                    .iter()
-                    .find(|(filled, _)| *filled == slot)
-                    .and_then(|(_, id)| sys::prog::prog_fd_by_id(*id).ok());
-                (slot, program)
-            })
-            .collect();
-        SlotGuard {
-            prog_array,
-            slots,
-            restore: true,
-        }
-    }
-
-    fn keep(&mut self) {
-        self.restore = false;
-    }
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        if !self.restore {
-            return;
-        }
-        let map = self.prog_array.fd.as_fd();
-        for (slot, program) in &self.slots {
-            let key = slot.to_ne_bytes();
-            // Best effort: this runs on the way out of a failed run.
-            let _ = match program {
-                Some(fd) => {
-                    let value = (fd.as_raw_fd() as u32).to_ne_bytes();
-                    sys::map::map_update_elem(map, &key, &value, BPF_ANY)
-                }
-                None => sys::map::map_delete_elem(map, &key).map(drop),
-            };
-        }
-    }
-}
-
-/// A reload joins the chain that is running. Its prog array is pinned and reused, so the
-/// programs already in its slots (and the entry programs on the interfaces) stay wired to
-/// it until the new entry program replaces them; the maps those programs share without a
-/// pin (kern/xdp.c's `tail_call` scratch map) must be the same for the old and the new
-/// programs, or an old entry program tail-calling into a new program reads another map.
-/// Replaces each such map of `maps` with the running one when its name and shape match.
-/// Returns (index in `maps`, id of the running map) for each map shared.
-fn share_running_chain_maps(
-    maps: &mut [LiveMap],
-    entry: &str,
-    interfaces: &[(&str, u32)],
-) -> Vec<(usize, u32)> {
-    let mut programs: Vec<u32> = Vec::new();
-    for map in maps
-        .iter()
-        .filter(|map| map.reused && map.spec.map_type == BPF_MAP_TYPE_PROG_ARRAY)
-    {
-        programs.extend(
-            attach::prog_array_slots(map.fd.as_fd(), map.spec.max_entries)
-                .into_iter()
-                .map(|(_, id)| id),
-        );
-    }
-    if programs.is_empty() {
-        // No live chain: this load's programs only ever see each other's maps.
-        return Vec::new();
-    }
-    for (name, ifindex) in interfaces {
-        if let Ok(Some(current)) = attach::attached(name, *ifindex) {
-            if attach::same_program_name(&current.name, entry) {
-                programs.push(current.prog_id);
-            }
-        }
-    }
-    let mut running: Vec<u32> = Vec::new();
-    for program in programs {
-        for id in attach::reachable_maps(program).0 {
-            if !running.contains(&id) {
-                running.push(id);
-            }
-        }
-    }
-    let mut running: Vec<(u32, sys::MapFd, sys::map::MapInfo)> = running
-        .into_iter()
-        .filter_map(|id| {
-            let fd = sys::map::map_fd_by_id(id).ok()?;
-            let info = sys::map::map_info(fd.as_fd()).ok()?;
-            Some((id, fd, info))
-        })
-        .collect();
-    let mut shared = Vec::new();
-    for (index, map) in maps.iter_mut().enumerate() {
-        let spec = &map.spec;
-        let shareable = !map.reused
-            && map.pin.is_none()
-            && spec.inner.is_none()
-            && spec.initial_slots.is_empty()
-            && spec.map_type != BPF_MAP_TYPE_PROG_ARRAY
-            && !matches!(spec.origin, elf::MapOrigin::GlobalData { .. });
-        if !shareable {
-            continue;
-        }
-        let found = running.iter().position(|(_, _, info)| {
-            info.name == map.kernel_name
-                && info.map_type == spec.map_type
-                && info.key_size == spec.key_size
-                && info.value_size == spec.value_size
-                && info.max_entries == spec.max_entries
-                && info.map_flags == spec.map_flags
-        });
-        if let Some(position) = found {
-            let (id, fd, _) = running.swap_remove(position);
-            // The map created for this load is closed (and freed) here.
-            map.fd = fd;
-            shared.push((index, id));
-        }
-    }
-    shared
-}
-
-/// Reads the tail-call slots each program's code jumps to, prints the chain, and warns
-/// (or with -strict, fails) about slots that no program fills.
-fn check_chain(
-    args: &Args,
-    object: &elf::Object,
-    entry: &elf::ProgramSpec,
-    chain: &load::LoadedChain<'_>,
-) -> Result<(), LoadError> {
-    let names: Vec<&str> = chain
-        .all(&entry.name)
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    let nodes: Vec<ChainNode> = names
-        .iter()
-        .filter_map(|name| object.program(name))
-        .map(|program| ChainNode {
-            name: program.name.clone(),
-            jumps: object
-                .link(program)
-                .map(|linked| chain::tail_call_slots(&linked.insns))
-                .unwrap_or_default(),
-        })
-        .collect();
-    if nodes.iter().all(|node| node.jumps.is_empty()) {
-        return Ok(());
-    }
-    let mut filled: Vec<(u32, String)> = chain
-        .tail_calls
-        .iter()
-        .map(|(slot, name, _)| (*slot, name.to_string()))
-        .collect();
-    for map in &object.maps {
-        for (slot, target) in &map.initial_slots {
-            if let elf::InitialSlot::Program(name) = target {
-                filled.push((*slot, name.clone()));
-            }
-        }
-    }
-    let (lines, empty) = chain::describe(&entry.name, &nodes, &filled);
-    for line in lines {
-        println!("Tail-call chain: {line}");
-    }
-    let prog_array = load::find_prog_array(object, entry).ok().map_or_else(
-        || "the prog array".to_string(),
-        |index| object.maps[index].name.clone(),
-    );
-    for (program, slot) in empty {
-        if args.strict {
-            return Err(LoadError::EmptyTailCallSlot {
-                program,
-                slot,
-                map: prog_array,
-            });
-        }
-        println!(
-            "Warning: {program} tail-calls slot {slot} of {prog_array}, which no program fills"
-        );
-    }
-    Ok(())
-}
-
-/// Attaches to every interface; if one fails, the ones already done are put back as
-/// they were.
-fn attach_all<'a>(
-    interfaces: &[(&'a str, u32)],
-    entry_fd: &sys::ProgFd,
-    entry: &str,
-    options: &AttachOptions<'_>,
-    maps: &[LiveMap],
-) -> Result<Vec<(&'a str, AttachOutcome)>, LoadError> {
-    let redirect = maps.iter().find(|map| {
-        map.spec.name == REDIRECT_MAP
-            && matches!(
-                map.spec.map_type,
-                BPF_MAP_TYPE_DEVMAP | BPF_MAP_TYPE_DEVMAP_HASH
-            )
-    });
-    let mut done: Vec<(&str, AttachOutcome)> = Vec::new();
-    for (name, ifindex) in interfaces {
-        println!("Looking for interface {name}");
-        let outcome = attach::attach(name, *ifindex, entry_fd, entry, options, &mut |line| {
-            println!("{line}")
-        });
-        let roll_back = |done: Vec<(&str, AttachOutcome)>| {
-            for (done_name, outcome) in done.into_iter().rev() {
-                println!("Rolling back {done_name}");
-                attach::undo(outcome.undo);
-            }
-        };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                roll_back(done);
-                return Err(error);
-            }
-        };
-        if let Some(devmap) = redirect {
-            // A failed insert (the interface went away meanwhile) fails the run: every
-            // interface, this one included, goes back as it was.
-            let entry = match load::add_redirect(devmap, *ifindex) {
-                Ok(entry) => entry,
-                Err(error) => {
-                    done.push((name, outcome));
-                    roll_back(done);
-                    return Err(error);
-                }
-            };
-            match entry {
-                RedirectEntry::Inserted => {
-                    println!("Inserting ifIndex {ifindex} into {}", devmap.spec.name)
-                }
-                RedirectEntry::DoesNotFit { max_entries } => println!(
-                    "Warning: ifIndex {ifindex} does not fit {} ({max_entries} entries): redirecting to {name} through it is not possible",
-                    devmap.spec.name
-                ),
-            }
-        }
-        done.push((name, outcome));
-    }
-    Ok(done)
-}
-
-/// The interfaces `-i` names, or all of them.
-fn interfaces_of(args: &Args) -> Result<Vec<(String, u32)>, LoadError> {
-    if args.interfaces.is_empty() {
-        return sys::iface::interfaces().map_err(LoadError::ListInterfaces);
-    }
-    args.interfaces
-        .iter()
-        .map(|name| load::interface_index(name).map(|index| (name.clone(), index)))
-        .collect()
-}
-
-/// `-detach`: takes the program off each interface and unpins what it used.
-fn detach(args: &Args) -> Result<(), LoadError> {
-    for (name, ifindex) in interfaces_of(args)? {
-        let _lock = attach::lock_interface(&name)?;
-        let Some(current) = attach::attached(&name, ifindex)? else {
-            println!("Nothing attached to {name}");
-            continue;
-        };
-        attach::ensure_ours(&name, &current, &args.prog, args.force, true)?;
-        // The maps it reaches, read while it is still attached (it may go right after).
-        let (map_ids, _) = attach::reachable_maps(current.prog_id);
-        let pins = if args.keep_maps {
-            Vec::new()
-        } else {
-            attach::map_pins(&args.pin_path, &map_ids)
-        };
-        let removed_links = attach::detach(&name, ifindex, &args.pin_path)?
-            .map(|(_, pins)| pins)
-            .unwrap_or_default();
-        let how = match current.method {
-            Method::Link { id } => format!("BPF link {id}"),
-            Method::Netlink => "netlink".to_string(),
-        };
-        println!(
-            "Detached {} (id {}, {} mode, {how}) from {name}",
-            current.name,
-            current.prog_id,
-            current.mode.describe()
-        );
-        for pin in removed_links {
-            println!("Removed pin {}", pin.display());
-        }
-        for pin in pins {
-            if std::fs::remove_file(&pin).is_ok() {
-                println!("Removed pin {}", pin.display());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn map_summary(map_id: u32, pin_root: &std::path::Path) -> serde_json::Value {
-    let info = sys::map::map_fd_by_id(map_id).and_then(|fd| sys::map::map_info(fd.as_fd()));
-    let pins: Vec<String> = attach::map_pins(pin_root, &[map_id])
-        .iter()
-        .map(|path| path.display().to_string())
-        .collect();
-    match info {
-        Ok(info) => serde_json::json!({
-            "id": map_id,
-            "name": info.name,
-            "type": map_type_name(info.map_type),
-            "pins": pins,
-        }),
-        Err(_) => serde_json::json!({ "id": map_id, "pins": pins }),
-    }
-}
-
-fn prog_name(id: u32) -> String {
-    sys::prog::prog_fd_by_id(id)
-        .and_then(|fd| sys::prog::prog_info(fd.as_fd()))
-        .map(|info| info.name)
-        .unwrap_or_default()
-}
-
-/// `-status`: per interface, what is attached and what it uses.
-fn status(args: &Args) -> Result<(), LoadError> {
-    let mut report = Vec::new();
-    for (name, ifindex) in interfaces_of(args)? {
-        let current = attach::attached(&name, ifindex)?;
-        let entry = match &current {
-            None => serde_json::json!({ "interface": name, "ifindex": ifindex, "attached": null }),
-            Some(current) => {
-                let (map_ids, slots) = attach::reachable_maps(current.prog_id);
-                let (method, link_id, link_pins) = match current.method {
-                    Method::Link { id } => {
-                        let pins: Vec<String> = attach::pins_of(&args.pin_path, |fd| {
-                            sys::obj::object_kind(fd) == sys::obj::ObjectKind::Link
-                                && sys::link::link_info(fd).is_ok_and(|info| info.id == id)
-                        })
-                        .iter()
-                        .map(|path| path.display().to_string())
-                        .collect();
-                        ("link", Some(id), pins)
-                    }
-                    Method::Netlink => ("netlink", None, Vec::new()),
-                };
-                serde_json::json!({
-                    "interface": name,
-                    "ifindex": ifindex,
-                    "attached": {
-                        "id": current.prog_id,
-                        "name": current.name,
-                        "mode": current.mode.ip_link_keyword().trim_start_matches("xdp"),
-                        "method": method,
-                        "link_id": link_id,
-                        "link_pins": link_pins,
-                    },
-                    "tail_calls": slots.iter().map(|(map_id, map, slot, prog_id)| serde_json::json!({
-                        "map": map, "map_id": map_id, "slot": slot, "program_id": prog_id, "program": prog_name(*prog_id),
-                    })).collect::<Vec<_>>(),
-                    "maps": map_ids.iter().map(|id| map_summary(*id, &args.pin_path)).collect::<Vec<_>>(),
-                })
-            }
-        };
-        report.push(entry);
-    }
-    if args.json {
-        println!("{}", serde_json::json!({ "interfaces": report }));
-        return Ok(());
-    }
-    for entry in &report {
-        let name = entry["interface"].as_str().unwrap_or_default();
-        let attached = &entry["attached"];
-        if attached.is_null() {
-            println!("{name} (ifindex {}): no XDP program", entry["ifindex"]);
-            continue;
-        }
-        let method = match attached["link_id"].as_u64() {
-            Some(id) => format!("BPF link {id}"),
-            None => "netlink".to_string(),
-        };
-        println!(
-            "{name} (ifindex {}): {} (id {}), {} mode, attached via {method}",
-            entry["ifindex"],
-            attached["name"].as_str().unwrap_or_default(),
-            attached["id"],
-            attached["mode"].as_str().unwrap_or_default()
-        );
-        for pin in attached["link_pins"].as_array().into_iter().flatten() {
-            println!("  link pinned at {}", pin.as_str().unwrap_or_default());
-        }
-        for slot in entry["tail_calls"].as_array().into_iter().flatten() {
-            println!(
-                "  tail call: {}[{}] = {} (id {})",
-                slot["map"].as_str().unwrap_or_default(),
-                slot["slot"],
-                slot["program"].as_str().unwrap_or_default(),
-                slot["program_id"]
-            );
-        }
-        for map in entry["maps"].as_array().into_iter().flatten() {
-            let pins: Vec<&str> = map["pins"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|pin| pin.as_str())
-                .collect();
-            let pinned = if pins.is_empty() {
-                "not pinned".to_string()
-            } else {
-                format!("pinned at {}", pins.join(", "))
-            };
-            println!(
-                "  map: {} (id {}, {}) {pinned}",
-                map["name"].as_str().unwrap_or_default(),
-                map["id"],
-                map["type"].as_str().unwrap_or_default()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `-load-only`: every map and every program into the kernel, pinned under the pin
-/// directory, nothing attached. On failure, the pins made so far are removed.
-fn load_only(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
-    // Any object can be verified without naming an entry program, but one named with
-    // -prog must exist (its tail calls are wired by its name).
-    if args.prog != DEFAULT_PROG && object.program(&args.prog).is_none() {
-        return Err(LoadError::NoSuchProgram {
-            name: args.prog.clone(),
-            available: object.programs.iter().map(|p| p.name.clone()).collect(),
-        });
-    }
-    load::check_linkable(object, &object.programs)?;
-    // A tail-call slot beyond the prog array is known before any verifier run.
-    if let Some(entry) = object.program(&args.prog) {
-        load::tail_call_plan(object, entry)?;
-    }
-    let created = load::prepare_pin_root(&args.pin_path)?;
-    let result = load_only_prepared(args, object);
-    if result.is_err() {
-        created.remove_if_empty();
-    }
-    result
-}
-
-fn load_only_prepared(args: &Args, object: &elf::Object) -> Result<(), LoadError> {
-    let (btf, maps) = create_maps(args, object)?;
-    let mut pinned: Vec<PathBuf> = Vec::new();
-    let result = (|| {
-        timings::phase("programs");
-        let mut programs = Vec::with_capacity(object.programs.len());
-        for program in &object.programs {
-            let fd = load::load_program(object, program, &maps, btf.as_ref())?;
-            programs.push((program, fd));
-        }
-        timings::phase("tail calls");
-        let loaded: Vec<(&str, &sys::ProgFd)> = programs
-            .iter()
-            .map(|(program, fd)| (program.name.as_str(), fd))
-            .collect();
-        for (map, slot, name) in load::fill_program_slots(&maps, &loaded)? {
-            println!("Inserted program {name} into slot {slot} of {map}");
-        }
-        if let Some((index, slots)) = object
-            .program(&args.prog)
-            .map(|entry| load::tail_call_plan(object, entry))
-            .transpose()?
-            .flatten()
-        {
-            let prog_array = &maps[index];
-            for (slot, program) in slots {
-                if let Some((_, fd)) = programs
-                    .iter()
-                    .find(|(loaded, _)| loaded.name == program.name)
-                {
-                    load::set_tail_call(prog_array, slot, fd, &program.name)?;
-                    println!(
-                        "Inserted program {} into slot {slot} of {}",
-                        program.name, prog_array.kernel_name
-                    );
-                }
-            }
-        }
-        timings::phase("pin");
-        for map in &maps {
-            let path = match &map.pin {
-                Some(path) => path.clone(),
-                None => args.pin_path.join(load::pin_name(&map.kernel_name)),
-            };
-            if !map.reused {
-                load::pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
-                pinned.push(path.clone());
-            }
-            let id = sys::map::map_info(map.fd.as_fd())
-                .map(|info| info.id)
-                .unwrap_or(0);
-            println!(
-                "Map {} (id {id}) pinned at {}",
-                map.kernel_name,
-                path.display()
-            );
-        }
-        for (program, fd) in &programs {
-            let path = args.pin_path.join(&program.name);
-            load::pin_object(fd.as_fd(), &path, &program.name)?;
-            pinned.push(path.clone());
-            let id = sys::prog::prog_info(fd.as_fd())
-                .map(|info| info.id)
-                .unwrap_or(0);
-            println!(
-                "Program {} (id {id}) pinned at {}",
-                program.name,
-                path.display()
-            );
-        }
-        for line in trace::printk_note(object) {
-            println!("{line}");
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        load::unpin(&pinned);
-    }
-    result
-}
-
-/// The object's BTF and maps in the kernel.
-fn create_maps(
-    args: &Args,
-    object: &elf::Object,
-) -> Result<(Option<sys::btf::BtfFd>, Vec<LiveMap>), LoadError> {
-    timings::phase("BTF");
-    let btf = load_btf(object);
-    timings::phase("maps");
-    let maps = load::create_maps(
-        object,
-        &load::object_name(args.file.as_deref().unwrap_or(std::path::Path::new(""))),
-        &args.pin_path,
-        btf.as_ref().map(|fd| fd.as_raw_fd()),
-    )?;
-    Ok((btf, maps))
-}
-
-/// The object's BTF in the kernel, or `None` (with one line saying why) when the kernel
-/// refused it: everything still loads, without source lines and field names.
-fn load_btf(object: &elf::Object) -> Option<sys::btf::BtfFd> {
-    match load::load_btf(object) {
-        Ok(btf) => btf,
-        Err(error) => {
-            println!("Warning: the kernel refused the object's BTF ({error}); loading without it");
-            None
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// -run: test runs over the packets of a capture (BPF_PROG_TEST_RUN).
-// ---------------------------------------------------------------------------
 
 /// `-run` and the flags that go with it: the exit code when any of them is given.
 /// (clap does not enforce `requires` when the required flag conflicts with another one
@@ -1029,11 +267,7 @@ fn test_run_main(args: &Args) -> ExitCode {
         Err(error) => {
             eprintln!("xdploader: {error}");
             if let RunError::Load(load_error) = &error {
-                if let (Some(log), LoadError::ProgLoad(refused)) =
-                    (load_error.verifier_log(), load_error)
-                {
-                    print_verifier_log(&refused.name, log);
-                }
+                print_verifier_log(load_error);
             }
             ExitCode::from(error.exit_kind() as u8)
         }
@@ -1050,132 +284,23 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         timings::enable();
         timings::phase("parse");
     }
-    let object = load::read_object(file)?;
-    // The capture before the kernel: a bad file should not cost a verifier run.
-    let bytes = std::fs::read(pcap).map_err(|error| RunError::ReadCapture {
-        path: pcap.clone(),
-        error,
-    })?;
-    let capture = test_runs::read_capture(&bytes).map_err(|error| RunError::Capture {
-        path: pcap.clone(),
-        error,
-    })?;
-    drop(bytes);
-
-    let loaded =
-        test_runs::load_for_run(&object, &load::object_name(file), &args.pin_path, program)?;
-    let entry = object
-        .program(program)
-        .ok_or_else(|| RunError::NoSuchProgram {
-            name: program.clone(),
-            available: object.programs.iter().map(|p| p.name.clone()).collect(),
-        })?;
-    for note in &loaded.notes {
-        eprintln!("{note}");
-    }
-    let repeat = args.repeat.unwrap_or(1);
-    if args.json {
-        for line in trace::printk_note(&object) {
-            eprintln!("{line}");
-        }
-    } else {
-        println!("Loaded program {program} from {}", file.display());
-        for (map, slot, name) in &loaded.wiring {
-            println!("Inserted program {name} into slot {slot} of {map}");
-        }
-        for (map, path) in &loaded.pinned {
-            println!("Pinned map {map} at {}", path.display());
-        }
-        for line in trace::printk_note(&object) {
-            println!("{line}");
-        }
-        let runs = if repeat > 1 {
-            format!(", {repeat} runs each")
-        } else {
-            String::new()
-        };
-        println!(
-            "Running {} packets of {} ({}) through {program}{runs}",
-            capture.packets.len(),
-            pcap.display(),
-            capture.format.name()
-        );
-    }
-
-    timings::phase("test runs");
-    let mut notes = Vec::new();
-    let (results, context) =
-        test_runs::run_packets(&loaded.entry, entry, &capture, repeat, &mut notes)?;
-    for note in &notes {
-        eprintln!("{note}");
-    }
-    let summary = test_runs::summarize(&results);
-
-    let written = match &args.out {
-        Some(path) => {
-            let packets = test_runs::output_packets(&capture, &results);
-            let nanos = matches!(
-                capture.format,
-                test_runs::CaptureFormat::PcapNg | test_runs::CaptureFormat::Pcap { nanos: true }
-            );
-            write_out(path, &packets, nanos)?;
-            Some((path, packets.len()))
-        }
-        None => None,
+    let request = RunRequest {
+        file,
+        program,
+        pcap,
+        repeat: args.repeat,
+        out: args.out.as_deref(),
+        json: args.json,
+        pin_root: &args.pin_path,
     };
-
-    let info = test_runs::RunInfo {
-        object: file.display().to_string(),
-        program: program.clone(),
-        capture: pcap.display().to_string(),
-        format: capture.format,
-        repeat,
-        context,
-    };
-    if args.json {
-        let mut report = test_runs::json_report(&info, &results, &summary);
-        if let Some((path, packets)) = written {
-            report["out"] = serde_json::json!({
-                "path": path.display().to_string(),
-                "packets": packets,
-            });
-        }
-        println!("{report}");
-        return Ok(());
-    }
-    let timed = args.repeat.is_some();
-    println!("{}", test_runs::text_header(timed));
-    for result in &results {
-        println!("{}", test_runs::text_row(result, timed));
-    }
-    for line in test_runs::text_summary(&info, &summary, timed) {
-        println!("{line}");
-    }
-    if let Some((path, packets)) = written {
-        println!(
-            "Wrote {packets} packets (XDP_PASS and XDP_TX, as the program left them) to {}",
-            path.display()
-        );
-    }
-    Ok(())
+    run::flow::run_capture(&request, &mut |line| match line {
+        RunLine::Report(line) => println!("{line}"),
+        RunLine::Note(line) => eprintln!("{line}"),
+    })
 }
 
-/// Writes the `-out` capture.
-fn write_out(
-    path: &std::path::Path,
-    packets: &[test_runs::CapturedPacket],
-    nanos: bool,
-) -> Result<(), RunError> {
-    let write_error = |reason: String| RunError::WriteOut {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let file = std::fs::File::create(path).map_err(|error| write_error(error.to_string()))?;
-    test_runs::write_pcap(std::io::BufWriter::new(file), packets, nanos).map_err(|error| {
-        let reason = match error {
-            pcap_file::PcapError::IoError(error) => error.to_string(),
-            other => other.to_string(),
-        };
-        write_error(reason)
-    })
+fn object_file(args: &Args) -> Result<&PathBuf, LoadError> {
+    args.file
+        .as_ref()
+        .ok_or_else(|| LoadError::Usage("xdploader needs -file OBJ".into()))
 }

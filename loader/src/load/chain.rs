@@ -1,7 +1,13 @@
 //! The tail-call chain, read from the code: which constant slots each program's
-//! `bpf_tail_call` jumps to. Pure analysis of instructions.
+//! `bpf_tail_call` jumps to (pure analysis of instructions), the chain described from the
+//! entry program, and slots that no program fills caught after a load.
 
 use elf::insn::{Insn, BPF_FUNC_TAIL_CALL};
+use elf::{InitialSlot, Object, ProgramSpec};
+
+use crate::error::LoadError;
+use crate::load::programs::LoadedChain;
+use crate::load::tail_calls::find_prog_array;
 
 /// `BPF_ALU64 | BPF_MOV | BPF_K` and `BPF_ALU | BPF_MOV | BPF_K`: `r = imm`.
 const MOV64_IMM: u8 = 0xb7;
@@ -114,6 +120,69 @@ fn walk(
             }
         }
     }
+}
+
+/// Reads the tail-call slots each loaded program's code jumps to, tells `say` the chain,
+/// and warns (or with `strict`, fails) about slots that no program fills.
+pub fn check_chain(
+    object: &Object,
+    entry: &ProgramSpec,
+    chain: &LoadedChain<'_>,
+    strict: bool,
+    say: &mut dyn FnMut(String),
+) -> Result<(), LoadError> {
+    let names: Vec<&str> = chain
+        .all(&entry.name)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let nodes: Vec<ChainNode> = names
+        .iter()
+        .filter_map(|name| object.program(name))
+        .map(|program| ChainNode {
+            name: program.name.clone(),
+            jumps: object
+                .link(program)
+                .map(|linked| tail_call_slots(&linked.insns))
+                .unwrap_or_default(),
+        })
+        .collect();
+    if nodes.iter().all(|node| node.jumps.is_empty()) {
+        return Ok(());
+    }
+    let mut filled: Vec<(u32, String)> = chain
+        .tail_calls
+        .iter()
+        .map(|(slot, name, _)| (*slot, name.to_string()))
+        .collect();
+    for map in &object.maps {
+        for (slot, target) in &map.initial_slots {
+            if let InitialSlot::Program(name) = target {
+                filled.push((*slot, name.clone()));
+            }
+        }
+    }
+    let (lines, empty) = describe(&entry.name, &nodes, &filled);
+    for line in lines {
+        say(format!("Tail-call chain: {line}"));
+    }
+    let prog_array = find_prog_array(object, entry).ok().map_or_else(
+        || "the prog array".to_string(),
+        |index| object.maps[index].name.clone(),
+    );
+    for (program, slot) in empty {
+        if strict {
+            return Err(LoadError::EmptyTailCallSlot {
+                program,
+                slot,
+                map: prog_array,
+            });
+        }
+        say(format!(
+            "Warning: {program} tail-calls slot {slot} of {prog_array}, which no program fills"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

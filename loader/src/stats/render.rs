@@ -1,54 +1,21 @@
-//! What statswatch computes and prints: per-CPU counters summed into totals, rates over
-//! an interval, the baseline of a live view, and the text, terminal and JSON renderings.
-//! Pure arithmetic and formatting over the bytes the kernel returns: no syscalls here.
+//! What statswatch shows: the original's counter lines (and per-CPU lines under them), the
+//! live view's table with SI-prefixed rates, the terminal redraw sequences, and one JSON
+//! object per sample with its keys in a fixed order. Pure formatting.
 
 use serde_json::Value;
+use sys::MapInfo;
 
-use crate::names::xdp_action_name;
+use crate::stats::counters::{DataRec, Sample};
+use crate::stats::rates::{Observation, Rate};
+use crate::vocab::map_type_name;
 
-/// The value type of a stats map: `struct datarec { __u64 rx_packets; __u64 rx_bytes; }`.
-pub const DATAREC_SIZE: u32 = 16;
-
-/// Packets and bytes for one XDP action (on one CPU, or summed over CPUs).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DataRec {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-}
-
-/// The kernel lays per-CPU values out at `round_up(value_size, 8)` bytes per CPU.
-pub fn per_cpu_stride(value_size: u32) -> usize {
-    (value_size as usize).div_ceil(8) * 8
-}
-
-fn le_u64(bytes: &[u8]) -> u64 {
-    let mut raw = [0u8; 8];
-    for (slot, byte) in raw.iter_mut().zip(bytes) {
-        *slot = *byte;
-    }
-    u64::from_le_bytes(raw)
-}
-
-/// One `datarec` per CPU from a per-CPU lookup buffer of `cpus` slots.
-pub fn per_cpu_datarecs(raw: &[u8], cpus: usize) -> Vec<DataRec> {
-    let stride = per_cpu_stride(DATAREC_SIZE);
-    raw.chunks_exact(stride)
-        .take(cpus)
-        .map(|slot| DataRec {
-            rx_packets: le_u64(&slot[0..8]),
-            rx_bytes: le_u64(&slot[8..16]),
-        })
-        .collect()
-}
-
-/// The sum over CPUs. Counters only grow, so wrapping is the kernel's own behaviour.
-pub fn sum(records: &[DataRec]) -> DataRec {
-    records
-        .iter()
-        .fold(DataRec::default(), |total, record| DataRec {
-            rx_packets: total.rx_packets.wrapping_add(record.rx_packets),
-            rx_bytes: total.rx_bytes.wrapping_add(record.rx_bytes),
-        })
+/// The line above the counters: which map, of what type.
+pub fn found_line(info: &MapInfo) -> String {
+    format!(
+        "Found map {} of type {}",
+        info.name,
+        map_type_name(info.map_type)
+    )
 }
 
 /// One line of statswatch's output, aligned as the original.
@@ -69,242 +36,6 @@ pub fn format_cpu_line(cpu: u32, record: DataRec) -> String {
         record.rx_packets,
         record.rx_bytes
     )
-}
-
-/// The CPU numbers in a kernel CPU list such as `0-3,8` (the possible CPUs, in the
-/// order per-CPU values are laid out). `None` for a malformed or absurdly long list.
-pub fn cpu_ids(list: &str) -> Option<Vec<u32>> {
-    const MAX_CPUS: usize = 1 << 16;
-    let mut ids = Vec::new();
-    for part in list.trim().split(',') {
-        let (first, last) = match part.split_once('-') {
-            Some((first, last)) => (first.trim().parse().ok()?, last.trim().parse().ok()?),
-            None => {
-                let cpu: u32 = part.trim().parse().ok()?;
-                (cpu, cpu)
-            }
-        };
-        if last < first || ids.len() + (last - first) as usize >= MAX_CPUS {
-            return None;
-        }
-        ids.extend(first..=last);
-    }
-    Some(ids)
-}
-
-/// Whether a map's kernel name is `wanted`. The kernel keeps only the first 15 bytes of a
-/// name, so a longer `wanted` matches its truncation.
-pub fn map_name_matches(kernel_name: &str, wanted: &str) -> bool {
-    const KEPT: usize = sys::abi::BPF_OBJ_NAME_LEN - 1;
-    kernel_name == wanted
-        || (wanted.len() > KEPT
-            && kernel_name.len() == KEPT
-            && wanted.as_bytes().starts_with(kernel_name.as_bytes()))
-}
-
-/// One key of a stats map (one XDP action) in one sample, per CPU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionCounters {
-    pub key: u32,
-    pub per_cpu: Vec<DataRec>,
-}
-
-impl ActionCounters {
-    pub fn total(&self) -> DataRec {
-        sum(&self.per_cpu)
-    }
-
-    pub fn name(&self) -> String {
-        xdp_action_name(self.key)
-    }
-}
-
-/// Every counter of a map at one moment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub map_name: String,
-    pub map_id: u32,
-    /// When it was read: seconds since the Unix epoch.
-    pub time: f64,
-    /// When it was read on a monotonic clock, in seconds from any origin: intervals are
-    /// measured with it, so a clock change does not distort the rates.
-    pub monotonic: f64,
-    pub actions: Vec<ActionCounters>,
-}
-
-/// Packets per second and bits per second.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub pps: f64,
-    pub bps: f64,
-}
-
-impl Rate {
-    /// The rate from `old` to `new` over `seconds`; `None` if a counter went down or no
-    /// time passed.
-    pub fn between(old: DataRec, new: DataRec, seconds: f64) -> Option<Rate> {
-        if seconds <= 0.0 || !seconds.is_finite() {
-            return None;
-        }
-        let packets = new.rx_packets.checked_sub(old.rx_packets)?;
-        let bytes = new.rx_bytes.checked_sub(old.rx_bytes)?;
-        Some(Rate {
-            pps: packets as f64 / seconds,
-            bps: bytes as f64 * 8.0 / seconds,
-        })
-    }
-}
-
-/// The rates of one action: its total, and each CPU's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActionRates {
-    pub total: Rate,
-    pub per_cpu: Vec<Rate>,
-}
-
-/// Why a live view dropped its baseline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reset {
-    /// Another map is pinned at the path now (a reload created a new one).
-    Replaced { old_id: u32, new_id: u32 },
-    /// The same map, but a counter is lower than before: someone wrote to it.
-    WentDown {
-        action: String,
-        old: DataRec,
-        new: DataRec,
-    },
-    /// The same map, but other keys or another number of CPUs.
-    Reshaped,
-}
-
-impl Reset {
-    /// One sentence for the user.
-    pub fn describe(&self, map_name: &str, pin: &str) -> String {
-        match self {
-            Reset::Replaced { old_id, new_id } => format!(
-                "the map pinned at {pin} was replaced (map id {old_id} -> {new_id}); starting a new baseline"
-            ),
-            Reset::WentDown { action, old, new } => format!(
-                "the counters of {map_name} went down ({action}: {} -> {} packets, {} -> {} bytes); starting a new baseline",
-                old.rx_packets, new.rx_packets, old.rx_bytes, new.rx_bytes
-            ),
-            Reset::Reshaped => format!(
-                "the keys or CPUs of {map_name} changed; starting a new baseline"
-            ),
-        }
-    }
-}
-
-/// A sample, with its rates over the interval since the one before.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    pub sample: Sample,
-    /// Seconds since the previous sample: `None` for the first sample and after a reset.
-    pub interval: Option<f64>,
-    /// One entry per action of `sample`, in the same order; empty when `interval` is `None`.
-    pub rates: Vec<ActionRates>,
-    /// Set when this sample starts a new baseline.
-    pub reset: Option<Reset>,
-}
-
-impl Observation {
-    /// A sample shown on its own, without a live view (no rates).
-    pub fn single(sample: Sample) -> Observation {
-        Observation {
-            sample,
-            interval: None,
-            rates: Vec::new(),
-            reset: None,
-        }
-    }
-}
-
-/// Why the counters of `new` cannot continue from `old`, if they cannot.
-pub fn reset_reason(old: &Sample, new: &Sample) -> Option<Reset> {
-    if old.map_id != new.map_id {
-        return Some(Reset::Replaced {
-            old_id: old.map_id,
-            new_id: new.map_id,
-        });
-    }
-    let same_shape = old.actions.len() == new.actions.len()
-        && old
-            .actions
-            .iter()
-            .zip(&new.actions)
-            .all(|(old, new)| old.key == new.key && old.per_cpu.len() == new.per_cpu.len());
-    if !same_shape {
-        return Some(Reset::Reshaped);
-    }
-    for (old, new) in old.actions.iter().zip(&new.actions) {
-        let lower = |old: &DataRec, new: &DataRec| {
-            new.rx_packets < old.rx_packets || new.rx_bytes < old.rx_bytes
-        };
-        if lower(&old.total(), &new.total())
-            || old
-                .per_cpu
-                .iter()
-                .zip(&new.per_cpu)
-                .any(|(o, n)| lower(o, n))
-        {
-            return Some(Reset::WentDown {
-                action: new.name(),
-                old: old.total(),
-                new: new.total(),
-            });
-        }
-    }
-    None
-}
-
-/// The baseline of a live view: each sample's rates are taken against the one before,
-/// unless the counters cannot continue from it, in which case the sample starts a new
-/// baseline and has no rates. Rates are never negative.
-#[derive(Debug, Default)]
-pub struct Watch {
-    previous: Option<Sample>,
-}
-
-impl Watch {
-    pub fn observe(&mut self, sample: Sample) -> Observation {
-        let previous = self.previous.replace(sample.clone());
-        let Some(previous) = previous else {
-            return Observation::single(sample);
-        };
-        if let Some(reset) = reset_reason(&previous, &sample) {
-            return Observation {
-                reset: Some(reset),
-                ..Observation::single(sample)
-            };
-        }
-        let seconds = sample.monotonic - previous.monotonic;
-        let rates: Option<Vec<ActionRates>> = previous
-            .actions
-            .iter()
-            .zip(&sample.actions)
-            .map(|(old, new)| {
-                Some(ActionRates {
-                    total: Rate::between(old.total(), new.total(), seconds)?,
-                    per_cpu: old
-                        .per_cpu
-                        .iter()
-                        .zip(&new.per_cpu)
-                        .map(|(old, new)| Rate::between(*old, *new, seconds))
-                        .collect::<Option<Vec<Rate>>>()?,
-                })
-            })
-            .collect();
-        match rates {
-            Some(rates) => Observation {
-                sample,
-                interval: Some(seconds),
-                rates,
-                reset: None,
-            },
-            // No time passed between the two reads: show the counters without rates.
-            None => Observation::single(sample),
-        }
-    }
 }
 
 /// A number with an SI prefix: `999.9`, `1.23 k`, `45.60 M`.
@@ -436,6 +167,7 @@ pub fn format_frame(observation: &Observation, cpus: Option<&[u32]>) -> Vec<Stri
 
 /// Hides the cursor while the live view redraws itself.
 pub const HIDE_CURSOR: &str = "\x1b[?25l";
+
 /// Shows the cursor again: written when the live view ends, however it ends.
 pub const SHOW_CURSOR: &str = "\x1b[?25h";
 
@@ -570,66 +302,8 @@ pub fn format_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn slot(packets: u64, bytes: u64) -> Vec<u8> {
-        [packets.to_le_bytes(), bytes.to_le_bytes()].concat()
-    }
-
-    fn rec(rx_packets: u64, rx_bytes: u64) -> DataRec {
-        DataRec {
-            rx_packets,
-            rx_bytes,
-        }
-    }
-
-    /// A two-CPU sample of the five actions; XDP_PASS has `pass` on CPU 0 and CPU 1.
-    fn sample(map_id: u32, monotonic: f64, pass: [(u64, u64); 2]) -> Sample {
-        Sample {
-            map_name: "stats_map".to_string(),
-            map_id,
-            time: 1_764_072_000.25 + monotonic,
-            monotonic,
-            actions: (0..5)
-                .map(|key| ActionCounters {
-                    key,
-                    per_cpu: if key == 2 {
-                        vec![rec(pass[0].0, pass[0].1), rec(pass[1].0, pass[1].1)]
-                    } else {
-                        vec![DataRec::default(); 2]
-                    },
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn sums_the_readme_example() {
-        // The original README: XDP_PASS with 1 packet / 0x62 bytes on CPU 3 and 6 / 0x1dc on CPU 4.
-        let raw = [
-            slot(0, 0),
-            slot(0, 0),
-            slot(0, 0),
-            slot(1, 0x62),
-            slot(6, 0x1dc),
-            slot(0, 0),
-        ]
-        .concat();
-        let total = sum(&per_cpu_datarecs(&raw, 6));
-        assert_eq!(total, rec(7, 574));
-    }
-
-    #[test]
-    fn stride_rounds_up_to_eight() {
-        assert_eq!(per_cpu_stride(16), 16);
-        assert_eq!(per_cpu_stride(4), 8);
-        assert_eq!(per_cpu_stride(12), 16);
-    }
-
-    #[test]
-    fn short_buffers_give_fewer_cpus_never_a_panic() {
-        assert_eq!(per_cpu_datarecs(&slot(1, 2)[..15], 1), Vec::new());
-        assert_eq!(per_cpu_datarecs(&slot(1, 2), 4), vec![rec(1, 2)]);
-    }
+    use crate::stats::counters::test_samples::{rec, sample};
+    use crate::stats::rates::Watch;
 
     #[test]
     fn lines_align_like_the_original() {
@@ -656,117 +330,6 @@ mod tests {
         assert_eq!(lines[7], "        CPU 0:    9 packets / 780 bytes");
         assert_eq!(lines[8], "        CPU 1:    2 packets / 196 bytes");
         assert_eq!(format_counters(&sample, None).len(), 5);
-    }
-
-    #[test]
-    fn cpu_lists_as_the_kernel_writes_them() {
-        assert_eq!(cpu_ids("0-3\n"), Some(vec![0, 1, 2, 3]));
-        assert_eq!(cpu_ids("0,2-3"), Some(vec![0, 2, 3]));
-        assert_eq!(cpu_ids("0"), Some(vec![0]));
-        assert_eq!(cpu_ids("3-1"), None);
-        assert_eq!(cpu_ids(""), None);
-        assert_eq!(cpu_ids("0-4294967295"), None);
-    }
-
-    #[test]
-    fn names_match_the_kernels_truncation() {
-        assert!(map_name_matches("stats_map", "stats_map"));
-        assert!(!map_name_matches("stats_map", "stats"));
-        assert!(map_name_matches("a_very_long_map", "a_very_long_map_name"));
-        assert!(!map_name_matches("a_very_long_map", "a_very_long_mXp_name"));
-        assert!(!map_name_matches("a_very", "a_very_long_map_name"));
-    }
-
-    #[test]
-    fn rates_over_the_interval() {
-        let rate = Rate::between(rec(100, 10_000), rec(300, 30_000), 0.5).expect("a rate");
-        assert_eq!(rate.pps, 400.0);
-        assert_eq!(rate.bps, 320_000.0);
-        assert_eq!(Rate::between(rec(5, 5), rec(4, 9), 1.0), None);
-        assert_eq!(Rate::between(rec(5, 5), rec(6, 9), 0.0), None);
-    }
-
-    #[test]
-    fn a_watch_takes_rates_against_the_previous_sample() {
-        let mut watch = Watch::default();
-        let first = watch.observe(sample(7, 10.0, [(10, 1000), (0, 0)]));
-        assert_eq!(first.interval, None);
-        assert!(first.rates.is_empty());
-        assert_eq!(first.reset, None);
-        let second = watch.observe(sample(7, 10.5, [(60, 6000), (50, 5000)]));
-        assert_eq!(second.interval, Some(0.5));
-        assert_eq!(second.rates.len(), 5);
-        assert_eq!(
-            second.rates[2].total,
-            Rate {
-                pps: 200.0,
-                bps: 160_000.0
-            }
-        );
-        assert_eq!(
-            second.rates[2].per_cpu[1],
-            Rate {
-                pps: 100.0,
-                bps: 80_000.0
-            }
-        );
-        assert_eq!(second.rates[0].total, Rate { pps: 0.0, bps: 0.0 });
-    }
-
-    #[test]
-    fn a_replaced_map_starts_a_new_baseline() {
-        let mut watch = Watch::default();
-        watch.observe(sample(7, 0.0, [(100, 10_000), (0, 0)]));
-        let replaced = watch.observe(sample(9, 1.0, [(3, 300), (0, 0)]));
-        assert_eq!(
-            replaced.reset,
-            Some(Reset::Replaced {
-                old_id: 7,
-                new_id: 9
-            })
-        );
-        assert_eq!(replaced.interval, None);
-        assert!(replaced.rates.is_empty(), "no negative rates");
-        // The next sample continues from the new baseline.
-        let next = watch.observe(sample(9, 2.0, [(13, 1300), (0, 0)]));
-        assert_eq!(next.reset, None);
-        assert_eq!(
-            next.rates[2].total,
-            Rate {
-                pps: 10.0,
-                bps: 8000.0
-            }
-        );
-    }
-
-    #[test]
-    fn counters_going_down_start_a_new_baseline() {
-        let mut watch = Watch::default();
-        watch.observe(sample(7, 0.0, [(100, 10_000), (5, 500)]));
-        // The total grows but one CPU went down: someone wrote to the map.
-        let reset = watch.observe(sample(7, 1.0, [(200, 20_000), (0, 0)]));
-        assert!(
-            matches!(reset.reset, Some(Reset::WentDown { .. })),
-            "{reset:?}"
-        );
-        assert!(reset.rates.is_empty());
-        let text = reset
-            .reset
-            .expect("reset")
-            .describe("stats_map", "/sys/fs/bpf/stats_map");
-        assert_eq!(
-            text,
-            "the counters of stats_map went down (XDP_PASS: 105 -> 200 packets, 10500 -> 20000 bytes); starting a new baseline"
-        );
-    }
-
-    #[test]
-    fn other_keys_start_a_new_baseline() {
-        let old = sample(7, 0.0, [(1, 1), (1, 1)]);
-        let mut new = sample(7, 1.0, [(1, 1), (1, 1)]);
-        new.actions.pop();
-        assert_eq!(reset_reason(&old, &new), Some(Reset::Reshaped));
-        assert_eq!(reset_reason(&old, &old), None);
     }
 
     #[test]

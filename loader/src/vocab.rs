@@ -1,6 +1,72 @@
-//! Human names for kernel numbers, as the original tool printed them.
+//! The words every stage shares: XDP attach modes, the default pin directory and entry
+//! program, the names of kernel numbers as the original tool printed them, and how the
+//! kernel cuts object names. A module of its own so that the stages, the errors and the
+//! binaries can all use them without importing one another.
 
 use sys::abi::*;
+
+/// Where bpffs is mounted by convention, and where maps are pinned by name.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf";
+
+/// The entry program when -prog is not given (kern/xdp.c's).
+pub const DEFAULT_PROG: &str = "xdp_skeleton";
+
+/// XDP attach mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Generic XDP, in the stack after the skb is built: works on every interface.
+    Skb,
+    /// Native XDP in the driver.
+    Drv,
+    /// Offloaded to the NIC.
+    Hw,
+}
+
+impl XdpMode {
+    pub fn flags(self) -> u32 {
+        match self {
+            XdpMode::Skb => XDP_FLAGS_SKB_MODE,
+            XdpMode::Drv => XDP_FLAGS_DRV_MODE,
+            XdpMode::Hw => XDP_FLAGS_HW_MODE,
+        }
+    }
+
+    /// The mode as users and `ip link` call it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            XdpMode::Skb => "generic (skb)",
+            XdpMode::Drv => "native (driver)",
+            XdpMode::Hw => "offload (hardware)",
+        }
+    }
+
+    /// The `ip link set dev IF <keyword> off` keyword for this mode.
+    pub fn ip_link_keyword(self) -> &'static str {
+        match self {
+            XdpMode::Skb => "xdpgeneric",
+            XdpMode::Drv => "xdpdrv",
+            XdpMode::Hw => "xdpoffload",
+        }
+    }
+}
+
+/// How many bytes of an object's name the kernel keeps (the rest is cut).
+const KEPT_NAME_BYTES: usize = BPF_OBJ_NAME_LEN - 1;
+
+/// Whether a program's kernel name is `entry`, which the kernel cut to 15 bytes.
+pub fn same_program_name(kernel_name: &str, entry: &str) -> bool {
+    let cut: String = entry.chars().take(KEPT_NAME_BYTES).collect();
+    kernel_name == cut
+}
+
+/// Whether a map's kernel name is `wanted`. The kernel keeps only the first 15 bytes of a
+/// name, so a longer `wanted` matches its truncation.
+pub fn map_name_matches(kernel_name: &str, wanted: &str) -> bool {
+    kernel_name == wanted
+        || (wanted.len() > KEPT_NAME_BYTES
+            && kernel_name.len() == KEPT_NAME_BYTES
+            && wanted.as_bytes().starts_with(kernel_name.as_bytes()))
+}
 
 /// A map type as the original `xdploader` (goebpf) named it.
 pub fn map_type_name(map_type: u32) -> String {
@@ -72,5 +138,14 @@ mod tests {
         assert_eq!(map_type_name(999), "Unknown map type 999");
         assert_eq!(xdp_action_name(2), "XDP_PASS");
         assert_eq!(xdp_action_name(7), "action 7");
+    }
+
+    #[test]
+    fn names_match_the_kernels_truncation() {
+        assert!(map_name_matches("stats_map", "stats_map"));
+        assert!(!map_name_matches("stats_map", "stats"));
+        assert!(map_name_matches("a_very_long_map", "a_very_long_map_name"));
+        assert!(!map_name_matches("a_very_long_map", "a_very_long_mXp_name"));
+        assert!(!map_name_matches("a_very", "a_very_long_map_name"));
     }
 }

@@ -1,0 +1,139 @@
+//! `-load-only`: every map and every program of an object into the kernel, the tail calls
+//! of the entry program (when it has them) wired, everything pinned under the pin
+//! directory, nothing attached. It verifies an object without touching an interface.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use elf::Object;
+use sys::ProgFd;
+
+use crate::error::LoadError;
+use crate::load::maps::{btf_and_maps, object_name};
+use crate::load::pins::{pin_name, pin_object, prepare_pin_root, unpin};
+use crate::load::programs::{check_linkable, load_program};
+use crate::load::tail_calls::{fill_program_slots, set_tail_call, tail_call_plan};
+use crate::load::tracefs::printk_note;
+use crate::timings;
+use crate::vocab::DEFAULT_PROG;
+
+/// What `-load-only` loads and where it pins.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOnly<'a> {
+    /// The object file (its name prefixes global-data map names).
+    pub file: &'a Path,
+    /// The entry program whose `<entry>_<N>` programs fill its prog array. Any object can
+    /// be verified without naming one, but one named with -prog must exist.
+    pub entry: &'a str,
+    pub pin_root: &'a Path,
+}
+
+/// `-load-only`: every map and every program into the kernel, pinned under the pin
+/// directory, nothing attached; each step told to `say`. On failure, the pins made so far
+/// are removed.
+pub fn load_only(
+    object: &Object,
+    request: &LoadOnly<'_>,
+    say: &mut dyn FnMut(String),
+) -> Result<(), LoadError> {
+    // Any object can be verified without naming an entry program, but one named with
+    // -prog must exist (its tail calls are wired by its name).
+    if request.entry != DEFAULT_PROG && object.program(request.entry).is_none() {
+        return Err(LoadError::NoSuchProgram {
+            name: request.entry.to_string(),
+            available: object.programs.iter().map(|p| p.name.clone()).collect(),
+        });
+    }
+    check_linkable(object, &object.programs)?;
+    // A tail-call slot beyond the prog array is known before any verifier run.
+    if let Some(entry) = object.program(request.entry) {
+        tail_call_plan(object, entry)?;
+    }
+    let created = prepare_pin_root(request.pin_root)?;
+    created.remove_if_failed(load_only_prepared(object, request, say))
+}
+
+fn load_only_prepared(
+    object: &Object,
+    request: &LoadOnly<'_>,
+    say: &mut dyn FnMut(String),
+) -> Result<(), LoadError> {
+    let (btf, maps) = btf_and_maps(object, &object_name(request.file), request.pin_root, say)?;
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        timings::phase("programs");
+        let mut programs = Vec::with_capacity(object.programs.len());
+        for program in &object.programs {
+            let fd = load_program(object, program, &maps, btf.as_ref())?;
+            programs.push((program, fd));
+        }
+        timings::phase("tail calls");
+        let loaded: Vec<(&str, &ProgFd)> = programs
+            .iter()
+            .map(|(program, fd)| (program.name.as_str(), fd))
+            .collect();
+        for (map, slot, name) in fill_program_slots(&maps, &loaded)? {
+            say(format!("Inserted program {name} into slot {slot} of {map}"));
+        }
+        if let Some((index, slots)) = object
+            .program(request.entry)
+            .map(|entry| tail_call_plan(object, entry))
+            .transpose()?
+            .flatten()
+        {
+            let prog_array = &maps[index];
+            for (slot, program) in slots {
+                if let Some((_, fd)) = programs
+                    .iter()
+                    .find(|(loaded, _)| loaded.name == program.name)
+                {
+                    set_tail_call(prog_array, slot, fd, &program.name)?;
+                    say(format!(
+                        "Inserted program {} into slot {slot} of {}",
+                        program.name, prog_array.kernel_name
+                    ));
+                }
+            }
+        }
+        timings::phase("pin");
+        for map in &maps {
+            let path = match &map.pin {
+                Some(path) => path.clone(),
+                None => request.pin_root.join(pin_name(&map.kernel_name)),
+            };
+            if !map.reused {
+                pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
+                pinned.push(path.clone());
+            }
+            let id = sys::map::map_info(map.fd.as_fd())
+                .map(|info| info.id)
+                .unwrap_or(0);
+            say(format!(
+                "Map {} (id {id}) pinned at {}",
+                map.kernel_name,
+                path.display()
+            ));
+        }
+        for (program, fd) in &programs {
+            let path = request.pin_root.join(&program.name);
+            pin_object(fd.as_fd(), &path, &program.name)?;
+            pinned.push(path.clone());
+            let id = sys::prog::prog_info(fd.as_fd())
+                .map(|info| info.id)
+                .unwrap_or(0);
+            say(format!(
+                "Program {} (id {id}) pinned at {}",
+                program.name,
+                path.display()
+            ));
+        }
+        for line in printk_note(object) {
+            say(line);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        unpin(&pinned);
+    }
+    result
+}

@@ -1,0 +1,205 @@
+//! Programs: the program type the kernel gets, linking (`.text` functions appended),
+//! map references pointed at the live maps, `BPF_PROG_LOAD` with the BTF line info, and
+//! a chain of programs (entry, `<entry>_<N>` tail calls, statically referenced ones)
+//! loaded in order.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use elf::btf::ext::{encode_func_info, encode_line_info, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE};
+use elf::reloc::{patch_map_fd, patch_map_value};
+use elf::{LinkedProgram, Object, ProgramSpec, ProgramType, RelocTarget, XdpAttach};
+use sys::abi::*;
+use sys::btf::BtfFd;
+use sys::map::map_info;
+use sys::prog::{prog_load, ProgBtf, ProgLoad};
+use sys::ProgFd;
+
+use crate::error::LoadError;
+use crate::load::maps::LiveMap;
+use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
+
+/// The kernel's program type, attach type and flags for a parsed program type.
+fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadError> {
+    match program.program_type {
+        ProgramType::Xdp { attach, frags } => {
+            let expected_attach_type = match attach {
+                XdpAttach::Interface => BPF_XDP,
+                XdpAttach::Devmap => BPF_XDP_DEVMAP,
+                XdpAttach::Cpumap => BPF_XDP_CPUMAP,
+            };
+            let flags = if frags { BPF_F_XDP_HAS_FRAGS } else { 0 };
+            Ok((BPF_PROG_TYPE_XDP, expected_attach_type, flags))
+        }
+        ProgramType::Unsupported { kind } => Err(LoadError::UnsupportedProgramType {
+            program: program.name.clone(),
+            section: program.section.clone(),
+            kind,
+        }),
+    }
+}
+
+/// Links each program (pure work, nothing in the kernel yet) so that a feature this loader
+/// does not support is reported before anything is created.
+pub fn check_linkable<'a>(
+    object: &Object,
+    programs: impl IntoIterator<Item = &'a ProgramSpec>,
+) -> Result<(), LoadError> {
+    for program in programs {
+        kernel_program_type(program)?;
+        object.link(program).map_err(LoadError::Unsupported)?;
+    }
+    Ok(())
+}
+
+/// Relocates and loads one program; with `btf`, it carries func_info and line_info so
+/// verifier logs and `bpftool prog dump xlated` show source lines.
+pub fn load_program(
+    object: &Object,
+    program: &ProgramSpec,
+    maps: &[LiveMap],
+    btf: Option<&BtfFd>,
+) -> Result<ProgFd, LoadError> {
+    let (prog_type, expected_attach_type, prog_flags) = kernel_program_type(program)?;
+    let linked = object.link(program).map_err(LoadError::Unsupported)?;
+    let func_info = encode_func_info(&linked.func_info);
+    let line_info = encode_line_info(&linked.line_info);
+    let insns = relocate(program, linked, maps)?;
+    let prog_btf = btf.map(|btf| ProgBtf {
+        btf_fd: btf.as_raw_fd(),
+        func_info_rec_size: FUNC_INFO_REC_SIZE,
+        func_info: &func_info,
+        line_info_rec_size: LINE_INFO_REC_SIZE,
+        line_info: &line_info,
+    });
+    let fd = prog_load(&ProgLoad {
+        name: &program.name,
+        prog_type,
+        expected_attach_type,
+        prog_flags,
+        insns: &insns,
+        license: object.license.as_deref().unwrap_or(""),
+        kern_version: object.kernel_version.unwrap_or(0),
+        btf: prog_btf,
+    })
+    .map_err(LoadError::ProgLoad)?;
+    // libbpf binds the object's `.rodata` to every program it loads, used or not, so the
+    // constants (and bpftool's view of them as program metadata) live as long as any
+    // program of the object. Kernels before 5.10 lack the command; that is no error.
+    if let Some(rodata) = maps.iter().find(|map| map.spec.name == ".rodata") {
+        let _ = sys::prog::prog_bind_map(fd.as_fd(), rodata.fd.as_fd());
+    }
+    Ok(fd)
+}
+
+/// Points every map reference of a linked program at its live map.
+pub fn relocate(
+    program: &ProgramSpec,
+    linked: LinkedProgram,
+    maps: &[LiveMap],
+) -> Result<Vec<[u8; 8]>, LoadError> {
+    let mut insns = linked.insns;
+    for relocation in &linked.relocations {
+        let bad = || LoadError::BadRelocation {
+            program: program.name.clone(),
+            insn_index: relocation.insn_index,
+            symbol: relocation.symbol.clone(),
+        };
+        let patched = match relocation.target {
+            RelocTarget::Map { map_index } => {
+                let fd = maps.get(map_index).ok_or_else(bad)?.fd.as_raw_fd();
+                patch_map_fd(&mut insns, relocation.insn_index, fd)
+            }
+            RelocTarget::MapValue { map_index, offset } => {
+                let fd = maps.get(map_index).ok_or_else(bad)?.fd.as_raw_fd();
+                patch_map_value(&mut insns, relocation.insn_index, fd, offset)
+            }
+            _ => false,
+        };
+        if !patched {
+            return Err(bad());
+        }
+    }
+    Ok(insns.into_iter().map(|insn| insn.to_bytes()).collect())
+}
+
+/// Ties the object's pinned maps that no loaded program uses (the original's
+/// `if_redirect`) to the entry program, so they belong to it: `-status` lists them and
+/// `-detach` finds their pins from the program's own maps.
+pub fn bind_unused_maps(entry: &ProgFd, maps: &[LiveMap], used: &[u32]) {
+    for map in maps.iter().filter(|map| map.pin.is_some()) {
+        let Ok(info) = map_info(map.fd.as_fd()) else {
+            continue;
+        };
+        if !used.contains(&info.id) {
+            let _ = sys::prog::prog_bind_map(entry.as_fd(), map.fd.as_fd());
+        }
+    }
+}
+
+/// A step of `load_chain`, for callers that say what they do.
+pub enum ChainStep<'a> {
+    /// The tail-call programs come next.
+    TailCalls,
+    /// This program is about to be loaded.
+    Program(&'a str),
+}
+
+/// The programs of a chain, loaded, nothing wired yet.
+pub struct LoadedChain<'a> {
+    pub entry: ProgFd,
+    /// `(slot, name, fd)` of the `<entry>_<N>` programs.
+    pub tail_calls: Vec<(u32, &'a str, ProgFd)>,
+    /// Programs a prog array's static initialisation names, not already loaded above.
+    pub static_slots: Vec<(&'a str, ProgFd)>,
+}
+
+impl<'a> LoadedChain<'a> {
+    /// Every program, entry first, by name.
+    pub fn all(&self, entry: &'a str) -> Vec<(&'a str, &ProgFd)> {
+        let mut all = vec![(entry, &self.entry)];
+        all.extend(self.tail_calls.iter().map(|(_, name, fd)| (*name, fd)));
+        all.extend(self.static_slots.iter().map(|(name, fd)| (*name, fd)));
+        all
+    }
+}
+
+/// Loads the tail-call programs of `plan`, then `entry`, then the programs prog arrays
+/// are initialised with (each once), telling `progress` before each.
+pub fn load_chain<'a>(
+    object: &'a Object,
+    entry: &'a ProgramSpec,
+    plan: Option<&TailCallPlan<'a>>,
+    maps: &[LiveMap],
+    btf: Option<&BtfFd>,
+    mut progress: impl FnMut(ChainStep<'a>),
+) -> Result<LoadedChain<'a>, LoadError> {
+    let mut tail_calls = Vec::new();
+    if let Some((_, programs)) = plan {
+        progress(ChainStep::TailCalls);
+        for (slot, program) in programs {
+            progress(ChainStep::Program(&program.name));
+            let fd = load_program(object, program, maps, btf)?;
+            tail_calls.push((*slot, program.name.as_str(), fd));
+        }
+    }
+    progress(ChainStep::Program(&entry.name));
+    let entry_fd = load_program(object, entry, maps, btf)?;
+    let mut static_slots = Vec::new();
+    for name in statically_referenced_programs(object) {
+        let already = name == entry.name
+            || tail_calls.iter().any(|(_, loaded, _)| *loaded == name)
+            || static_slots.iter().any(|(loaded, _)| *loaded == name);
+        if let (false, Some(program)) = (already, object.program(name)) {
+            progress(ChainStep::Program(&program.name));
+            static_slots.push((
+                program.name.as_str(),
+                load_program(object, program, maps, btf)?,
+            ));
+        }
+    }
+    Ok(LoadedChain {
+        entry: entry_fd,
+        tail_calls,
+        static_slots,
+    })
+}
