@@ -51,14 +51,8 @@ const CAP_BPF: u32 = 39;
 /// 5.8), read from its effective capability set, so a user hears "run it as root" before
 /// anything else goes wrong.
 pub fn may_load_bpf() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return true;
-    };
-    let Some(effective) = status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-    else {
+    // When the set cannot be read, let the kernel say no instead.
+    let Ok(effective) = sys::process::effective_capabilities() else {
         return true;
     };
     effective & (1 << CAP_BPF) != 0 || effective & (1 << CAP_SYS_ADMIN) != 0
