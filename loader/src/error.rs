@@ -42,6 +42,13 @@ pub enum LoadError {
         section: String,
         kind: &'static str,
     },
+    /// A program of another type where only XDP will do (attached to an interface,
+    /// test-run with an `xdp_md`).
+    NotXdp {
+        program: String,
+        section: String,
+        kind: &'static str,
+    },
     Unsupported(elf::LinkError),
     BadRelocation {
         program: String,
@@ -134,6 +141,7 @@ impl LoadError {
             LoadError::NoSuchProgram { .. } | LoadError::Usage(_) => ExitKind::Usage,
             LoadError::Parse { .. }
             | LoadError::UnsupportedProgramType { .. }
+            | LoadError::NotXdp { .. }
             | LoadError::Unsupported(_)
             | LoadError::BadRelocation { .. }
             | LoadError::NoProgArray { .. }
@@ -204,7 +212,15 @@ impl fmt::Display for LoadError {
                 kind,
             } => write!(
                 f,
-                "program {program} in section `{section}` is a {kind} program; this loader loads only XDP programs"
+                "program {program} in section `{section}` is a {kind} program, which needs its attach target found in the kernel's BTF; this loader does not load those yet"
+            ),
+            LoadError::NotXdp {
+                program,
+                section,
+                kind,
+            } => write!(
+                f,
+                "program {program} in section `{section}` is a {kind} program; only XDP programs attach to an interface or run with -run: verify and pin it with -load-only"
             ),
             LoadError::Unsupported(error) => error.fmt(f),
             LoadError::BadRelocation {

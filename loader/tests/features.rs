@@ -21,6 +21,8 @@ use support::*;
 mod dump;
 #[path = "features/maps.rs"]
 mod maps;
+#[path = "features/program_types.rs"]
+mod program_types;
 #[path = "features/programs.rs"]
 mod programs;
 #[path = "features/refused.rs"]

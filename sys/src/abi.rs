@@ -74,6 +74,8 @@ pub const BPF_XDP: u32 = 37;
 
 // BPF_PROG_LOAD prog_flags
 pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+/// `BPF_F_SLEEPABLE`: the program may sleep (uprobe.s, syscall).
+pub const BPF_F_SLEEPABLE: u32 = 1 << 4;
 
 // BPF_MAP_UPDATE_ELEM flags
 pub const BPF_ANY: u64 = 0;

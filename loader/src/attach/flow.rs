@@ -18,7 +18,7 @@ use crate::error::LoadError;
 use crate::load::chain::check_chain;
 use crate::load::maps::{btf_and_maps, object_name};
 use crate::load::pins::{pin_maps, prepare_pin_root_for, unpin};
-use crate::load::programs::{bind_unused_maps, check_linkable, load_chain, ChainStep};
+use crate::load::programs::{bind_unused_maps, check_linkable, load_chain, require_xdp, ChainStep};
 use crate::load::tail_calls::{
     chain_programs, clear_other_slots, fill_program_slots, set_tail_call, tail_call_plan, SlotGuard,
 };
@@ -58,6 +58,7 @@ pub fn attach_object(
             name: request.entry.to_string(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
+    require_xdp(chain_programs(object, entry))?;
     check_linkable(object, chain_programs(object, entry))?;
     // Interfaces first: a typo should not cost a verifier run.
     let interfaces = request

@@ -30,11 +30,44 @@ fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadErr
             let flags = if frags { BPF_F_XDP_HAS_FRAGS } else { 0 };
             Ok((BPF_PROG_TYPE_XDP, expected_attach_type, flags))
         }
+        ProgramType::Plain {
+            prog_type,
+            expected_attach_type,
+            sleepable,
+            ..
+        } => Ok((
+            prog_type,
+            expected_attach_type,
+            if sleepable { BPF_F_SLEEPABLE } else { 0 },
+        )),
         ProgramType::Unsupported { kind } => Err(LoadError::UnsupportedProgramType {
             program: program.name.clone(),
             section: program.section.clone(),
             kind,
         }),
+    }
+}
+
+/// Refuses any of `programs` that is not XDP, for the commands that need XDP: attaching
+/// to an interface and `-run` (whose context is an `xdp_md`). `-load-only` takes every
+/// type `kernel_program_type` knows.
+pub fn require_xdp<'a>(
+    programs: impl IntoIterator<Item = &'a ProgramSpec>,
+) -> Result<(), LoadError> {
+    match programs
+        .into_iter()
+        .find(|program| !matches!(program.program_type, ProgramType::Xdp { .. }))
+    {
+        Some(program) => match program.program_type {
+            // Said as before: the type is not loadable at all.
+            ProgramType::Unsupported { .. } => kernel_program_type(program).map(|_| ()),
+            other => Err(LoadError::NotXdp {
+                program: program.name.clone(),
+                section: program.section.clone(),
+                kind: other.name(),
+            }),
+        },
+        None => Ok(()),
     }
 }
 

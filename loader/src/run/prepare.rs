@@ -45,6 +45,7 @@ pub fn load_for_run(
     program: &str,
 ) -> Result<LoadedRun, RunError> {
     let entry = entry_program(object, program)?;
+    load::programs::require_xdp(load::tail_calls::chain_programs(object, entry))?;
     load::programs::check_linkable(object, load::tail_calls::chain_programs(object, entry))?;
     let tail_calls = load::tail_calls::tail_call_plan(object, entry)?;
     let created = load::pins::prepare_pin_root_for(object, pin_root, false)?;

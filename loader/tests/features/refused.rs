@@ -139,21 +139,6 @@ fn unsupported_kconfig_is_refused_and_leaves_nothing() {
     );
 }
 
-#[test]
-#[ignore = "needs root: run scripts/test.sh"]
-fn other_program_types_are_refused_and_nothing_is_loaded_as_xdp() {
-    assert_refused(
-        "other_type",
-        &["xdp_next", "tc_prog", "sock_prog"],
-        "other_t",
-        &[
-            &["tc_prog", "sock_prog"],
-            &["sched_cls", "socket"],
-            &["loads only XDP programs"],
-        ],
-    );
-}
-
 /// Puts a map pinned by bpftool at `path`, where the loader wants to pin something, and
 /// returns its id.
 fn block_pin(path: &Path) -> u64 {
