@@ -621,6 +621,15 @@ stats_pass_aborted() {
         awk '/XDP_PASS:/ { p = $2 } /XDP_ABORTED:/ { a = $2 } END { print p + 0, a + 0 }'
 }
 
+# attach_receiver MODE: what the throughput receiver runs for MODE (none,
+# bare-skb, bare-drv, chain-skb, chain-drv), attached by xdploader.
+attach_receiver() {
+    case "$1" in
+    bare-*) in_ns "$NS_RX" "$XDPLOADER" -file "$BUILD/xdp_pass.o" -prog xdp_pass -i "$IF_RX" -mode "${1#bare-}" -pin-path "$PIN_ROOT/tput-bare" >/dev/null ;;
+    chain-*) in_ns "$NS_RX" "$XDPLOADER" -file "$CHAIN" -i "$IF_RX" -mode "${1#chain-}" -pin-path "$PIN_ROOT/tput" >/dev/null ;;
+    esac
+}
+
 declare -A TPUT=()
 tput_part() {
     note "throughput: veth pair $IF_TX -> $IF_RX between namespaces $NS_TX and $NS_RX, $TPUT_ROUNDS rounds x 5 receivers x ${TPUT_SECONDS}s"
@@ -656,10 +665,7 @@ tput_part() {
     for ((r = 0; r < TPUT_ROUNDS; r++)); do
         for ((k = 0; k < ${#modes[@]}; k++)); do
             mode="${modes[$(((r + k) % ${#modes[@]}))]}"
-            case "$mode" in
-            bare-*) in_ns "$NS_RX" "$XDPLOADER" -file "$BUILD/xdp_pass.o" -prog xdp_pass -i "$IF_RX" -mode "${mode#bare-}" -pin-path "$PIN_ROOT/tput-bare" >/dev/null ;;
-            chain-*) in_ns "$NS_RX" "$XDPLOADER" -file "$CHAIN" -i "$IF_RX" -mode "${mode#chain-}" -pin-path "$PIN_ROOT/tput" >/dev/null ;;
-            esac
+            attach_receiver "$mode"
             pa0="$(stats_pass_aborted)"
             before="$(ip_in_receives)"
             out="$(in_ns "$NS_TX" taskset -c "$cpu" "$BUILD/udpsend" 198.18.0.2 9 1000000000 "$TPUT_SECONDS")"
@@ -718,10 +724,7 @@ profile_generic() {
     local cpu="$1" mode
     note "throughput profile: perf record -a, ${TPUT_SECONDS}s per case"
     for mode in none bare-skb chain-skb; do
-        case "$mode" in
-        bare-skb) in_ns "$NS_RX" "$XDPLOADER" -file "$BUILD/xdp_pass.o" -prog xdp_pass -i "$IF_RX" -mode skb -pin-path "$PIN_ROOT/tput-bare" >/dev/null ;;
-        chain-skb) in_ns "$NS_RX" "$XDPLOADER" -file "$CHAIN" -i "$IF_RX" -mode skb -pin-path "$PIN_ROOT/tput" >/dev/null ;;
-        esac
+        attach_receiver "$mode"
         perf record -q -a -o "$TMP/perf.$mode" -- \
             ip netns exec "$NS_TX" taskset -c "$cpu" "$BUILD/udpsend" 198.18.0.2 9 1000000000 "$TPUT_SECONDS" >/dev/null 2>&1
         # "symbol<TAB>share of busy samples", the JIT-ed programs as one line.

@@ -5,6 +5,8 @@
 #   - as root: directly, with -- --include-ignored;
 #   - as a user with sudo: the test binaries run through `sudo -E`
 #     (CARGO_TARGET_<HOST TRIPLE>_RUNNER);
+#   - either way inside scripts/fresh-mounts.sh: a private mount namespace with
+#     bpffs, tracefs and debugfs unmounted and /run/xdploader empty, as after a boot;
 #   - otherwise they are not run, and reported as SKIPPED. With
 #     XDP_KERNEL_TESTS=require (as .ci/run sets) that is an error instead.
 # XDP_KERNEL_TESTS is exported to the tests.
@@ -65,19 +67,26 @@ make -C kern/exercises
 # a kernel test checks that they are static and do the job.
 build_release --quiet
 
+# With root, the tests run in a private mount namespace where bpffs, tracefs and
+# debugfs are not mounted and /run/xdploader is empty (scripts/fresh-mounts.sh), as
+# on a freshly booted machine: a machine someone has worked on has them mounted,
+# which once hid a failure. The machine's own mounts and pins are not touched.
+fresh="$XDP_REPO_ROOT/scripts/fresh-mounts.sh"
 harness_args=()
+launcher=()
 case "$privilege" in
 root)
     harness_args=(--include-ignored)
-    note "running as root: the kernel tests are included."
+    launcher=("$fresh")
+    note "running as root: the kernel tests are included, in a fresh mount namespace."
     ;;
 sudo)
     host="$(rustc -vV | sed -n 's/^host: //p')"
     [ -n "$host" ] || die "could not read the host triple from 'rustc -vV'." 1
     runner_var="CARGO_TARGET_$(printf '%s' "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
-    export "$runner_var=sudo -E"
+    export "$runner_var=sudo -E $fresh"
     harness_args=(--include-ignored)
-    note "not root: the test binaries run through 'sudo -E' ($runner_var), kernel tests included."
+    note "not root: the test binaries run through 'sudo -E scripts/fresh-mounts.sh' ($runner_var), kernel tests included."
     ;;
 none)
     note "neither root nor sudo: the kernel tests will be SKIPPED (not run)."
@@ -87,7 +96,7 @@ esac
 status=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-"$CARGO" test --workspace --no-fail-fast "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" 2>&1 | tee "$log" || status=$?
+"${launcher[@]}" "$CARGO" test --workspace --no-fail-fast "${cargo_args[@]}" -- "${harness_args[@]}" "${test_args[@]}" 2>&1 | tee "$log" || status=$?
 
 # One closing line for the whole run: the sum of every test binary's result line.
 awk '/^test result:/ {

@@ -6,6 +6,8 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use sys::bpffs::SpecialFs;
+
 use crate::error::LoadError;
 
 /// Where the locks live: tmpfs, cleared at boot, and root's alone, so no other user can
@@ -41,15 +43,20 @@ pub fn lock_file(name: &str) -> Result<std::fs::File, LoadError> {
         .map_err(|error| LoadError::LockFile { path, error })
 }
 
-/// Runs `mount_if_missing` holding the mount lock, waiting for another run that holds
-/// it. Only the slow path takes it: callers check first that the file system is missing.
-/// Without a lock directory (a read-only /run) it runs unlocked: a stacked mount is
-/// better than no mount.
-pub fn with_mount_lock<T>(mount_if_missing: impl FnOnce() -> T) -> T {
-    let lock = lock_file("mount.lock")
+/// Mounts `fs` at `path` unless it is there already, and says whether this call
+/// mounted it. Checked first without the lock (the common case costs one statfs), then
+/// again holding the mount lock, since another run may have mounted it while this one
+/// waited. Without a lock directory (a read-only /run) it goes on unlocked: a stacked
+/// mount is better than no mount.
+pub fn mount_if_missing(fs: SpecialFs, path: &Path) -> std::io::Result<bool> {
+    if sys::bpffs::is_on(fs, path)? {
+        return Ok(false);
+    }
+    let _lock = lock_file("mount.lock")
         .ok()
         .and_then(|file| nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).ok());
-    let result = mount_if_missing();
-    drop(lock);
-    result
+    if sys::bpffs::is_on(fs, path)? {
+        return Ok(false);
+    }
+    sys::bpffs::mount_at(fs, path).map(|()| true)
 }

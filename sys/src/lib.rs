@@ -19,7 +19,6 @@ pub mod process;
 pub mod prog;
 pub mod signal;
 pub mod test_run;
-pub mod tracefs;
 
 pub use bpf::time_in_bpf;
 pub use error::SysError;

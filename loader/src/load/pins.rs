@@ -73,14 +73,7 @@ pub fn prepare_pin_root(pin_root: &Path) -> Result<CreatedDirs, LoadError> {
         return Ok(CreatedDirs::default());
     }
     if pin_root == Path::new(DEFAULT_PIN_ROOT) {
-        crate::lock::with_mount_lock(|| {
-            // Another run may have mounted it while this one waited for the lock.
-            if sys::bpffs::is_bpffs(pin_root).unwrap_or(false) {
-                return Ok(());
-            }
-            sys::bpffs::mount_bpffs(pin_root)
-        })
-        .map_err(|error| {
+        crate::lock::mount_if_missing(sys::bpffs::SpecialFs::Bpf, pin_root).map_err(|error| {
             bpffs_error(format!(
                 "it is not bpffs and mounting bpffs there failed: {error}"
             ))

@@ -54,21 +54,18 @@ fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadErr
 pub fn require_xdp<'a>(
     programs: impl IntoIterator<Item = &'a ProgramSpec>,
 ) -> Result<(), LoadError> {
-    match programs
-        .into_iter()
-        .find(|program| !matches!(program.program_type, ProgramType::Xdp { .. }))
-    {
-        Some(program) => match program.program_type {
-            // Said as before: the type is not loadable at all.
-            ProgramType::Unsupported { .. } => kernel_program_type(program).map(|_| ()),
-            other => Err(LoadError::NotXdp {
+    for program in programs {
+        // A type this loader cannot load at all is said as such first.
+        kernel_program_type(program)?;
+        if !matches!(program.program_type, ProgramType::Xdp { .. }) {
+            return Err(LoadError::NotXdp {
                 program: program.name.clone(),
                 section: program.section.clone(),
-                kind: other.name(),
-            }),
-        },
-        None => Ok(()),
+                kind: program.program_type.name(),
+            });
+        }
     }
+    Ok(())
 }
 
 /// Links each program (pure work, nothing in the kernel yet) so that a feature this loader

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use sys::bpffs::SpecialFs;
+
 /// Where tracefs is mounted by convention (since Linux 4.1; before that only under
 /// debugfs, at /sys/kernel/debug/tracing).
 pub const TRACEFS_ROOT: &str = "/sys/kernel/tracing";
@@ -21,20 +23,10 @@ pub enum Tracefs {
 
 /// Makes sure tracefs is mounted at [`TRACEFS_ROOT`], mounting it when it is not.
 pub fn ensure_tracefs() -> Tracefs {
-    let root = Path::new(TRACEFS_ROOT);
-    match sys::tracefs::is_tracefs(root) {
-        Ok(true) => Tracefs::Mounted,
-        Ok(false) => crate::lock::with_mount_lock(|| {
-            // Another run may have mounted it while this one waited for the lock.
-            if sys::tracefs::is_tracefs(root).unwrap_or(false) {
-                return Tracefs::Mounted;
-            }
-            match sys::tracefs::mount_tracefs(root) {
-                Ok(()) => Tracefs::MountedNow,
-                Err(error) => Tracefs::Unavailable(format!("mounting it failed: {error}")),
-            }
-        }),
-        Err(error) => Tracefs::Unavailable(format!("{TRACEFS_ROOT} cannot be read: {error}")),
+    match crate::lock::mount_if_missing(SpecialFs::Trace, Path::new(TRACEFS_ROOT)) {
+        Ok(false) => Tracefs::Mounted,
+        Ok(true) => Tracefs::MountedNow,
+        Err(error) => Tracefs::Unavailable(format!("mounting it failed: {error}")),
     }
 }
 

@@ -69,10 +69,10 @@ pub fn run_capture(request: &RunRequest<'_>, say: &mut dyn FnMut(RunLine)) -> Re
         say(RunLine::Note(note.clone()));
     }
     let repeat = request.repeat.unwrap_or(1);
+    // With -json, standard output holds the JSON document alone: notes go to stderr.
+    let trace = printk_note(&object);
     if json {
-        for line in printk_note(&object) {
-            say(RunLine::Note(line));
-        }
+        trace.into_iter().for_each(|line| say(RunLine::Note(line)));
     } else {
         say(RunLine::Report(format!(
             "Loaded program {program} from {}",
@@ -89,9 +89,9 @@ pub fn run_capture(request: &RunRequest<'_>, say: &mut dyn FnMut(RunLine)) -> Re
                 path.display()
             )));
         }
-        for line in printk_note(&object) {
-            say(RunLine::Report(line));
-        }
+        trace
+            .into_iter()
+            .for_each(|line| say(RunLine::Report(line)));
         let runs = if repeat > 1 {
             format!(", {repeat} runs each")
         } else {
