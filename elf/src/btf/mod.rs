@@ -278,6 +278,19 @@ fn read_u32(data: &[u8], offset: usize) -> Option<u32> {
 impl Btf {
     /// Parses the contents of a `.BTF` section.
     pub fn parse(data: &[u8]) -> Result<Btf, BtfError> {
+        Btf::parse_on(data, None)
+    }
+
+    /// Parses split BTF (a kernel module's `/sys/kernel/btf/<module>`), whose type ids
+    /// and string offsets continue those of `base` (vmlinux). The result holds `base`'s
+    /// types and strings followed by the module's, so ids and offsets read as the kernel
+    /// numbers them. It copies `base`: module BTF is read only when vmlinux lacks what an
+    /// object needs.
+    pub fn parse_split(data: &[u8], base: &Btf) -> Result<Btf, BtfError> {
+        Btf::parse_on(data, Some(base))
+    }
+
+    fn parse_on(data: &[u8], base: Option<&Btf>) -> Result<Btf, BtfError> {
         let truncated = |what| BtfError::Truncated { what, offset: 0 };
         let magic = read_u16(data, 0).ok_or(truncated("header"))?;
         if magic != BTF_MAGIC {
@@ -319,10 +332,13 @@ impl Btf {
                 reason: "string section does not end with a NUL byte",
             });
         }
-        let strings = body[str_range].to_vec();
+        let (mut strings, mut types) = match base {
+            Some(base) => (base.strings.clone(), base.types.clone()),
+            None => (Vec::new(), Vec::new()),
+        };
+        strings.extend_from_slice(&body[str_range]);
 
         let mut reader = Reader::new(&body[type_range.clone()]);
-        let mut types = Vec::new();
         while !reader.is_empty() {
             let type_id = u32::try_from(types.len() + 1).map_err(|_| BtfError::BadLayout {
                 reason: "more types than type ids",

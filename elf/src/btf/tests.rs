@@ -34,6 +34,9 @@ pub(super) struct Builder {
     pub(super) types: Vec<u8>,
     pub(super) strings: Vec<u8>,
     pub(super) count: u32,
+    /// Where this table's strings start in the numbering: 0, or the base's string
+    /// length for split BTF.
+    pub(super) string_base: u32,
 }
 
 impl Builder {
@@ -43,12 +46,23 @@ impl Builder {
             // Offset 0 is the empty name.
             strings: vec![0],
             count: 0,
+            string_base: 0,
+        }
+    }
+
+    /// Split BTF on top of `base`: ids and string offsets continue `base`'s.
+    pub(super) fn split_on(base: &Builder) -> Self {
+        Builder {
+            types: Vec::new(),
+            strings: vec![0],
+            count: base.count,
+            string_base: base.string_base + base.strings.len() as u32,
         }
     }
 
     /// Adds a string and returns its offset.
     pub(super) fn name(&mut self, name: &str) -> u32 {
-        let offset = self.strings.len() as u32;
+        let offset = self.string_base + self.strings.len() as u32;
         self.strings.extend_from_slice(name.as_bytes());
         self.strings.push(0);
         offset
@@ -376,6 +390,27 @@ fn long_modifier_chains_within_the_bound_resolve() {
     let btf = b.parse().unwrap();
     assert_eq!(btf.skip_modifiers(top), Ok(int));
     assert_eq!(btf.resolve_size(top), Ok(4));
+}
+
+#[test]
+fn split_btf_continues_the_base_ids_and_strings() {
+    let mut base = Builder::new();
+    let int = base.int("int", 4);
+    let base_btf = base.parse().expect("base parses");
+    let mut module = Builder::split_on(&base);
+    let module_struct = module.structure("nf_conn", 4, &[("mark", int, 0)]);
+    assert_eq!(module_struct, 2);
+    let merged = Btf::parse_split(&module.build(), &base_btf).expect("split BTF parses");
+    assert_eq!(merged.type_count(), 2);
+    assert_eq!(merged.name(int), Ok("int"));
+    assert_eq!(merged.name(module_struct), Ok("nf_conn"));
+    let Some(BtfKind::Struct { members, .. }) = merged.get(module_struct).map(|ty| &ty.kind) else {
+        panic!("type 2 is the module's struct");
+    };
+    assert_eq!(merged.string(members[0].name_off), Ok("mark"));
+    assert_eq!(merged.resolve_size(members[0].type_id), Ok(4));
+    // Without its base, the module's ids and names point nowhere.
+    assert!(Btf::parse(&module.build()).is_err());
 }
 
 #[test]

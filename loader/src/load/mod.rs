@@ -8,6 +8,7 @@
 //! | pure checks before any kernel work | `programs.rs` (`check_linkable`), `tail_calls.rs` (`tail_call_plan`) |
 //! | the pin directory on bpffs | `pins.rs` (`prepare_pin_root`) |
 //! | BTF, then the maps (created, or reused from their pins) | `btf.rs`, `maps.rs` |
+//! | the running kernel's BTF, read only when an object needs it | `kernel_btf.rs` |
 //! | the programs, relocated and verified | `programs.rs` (`load_chain`, `load_program`) |
 //! | the prog array's slots; the chain read back from the code | `tail_calls.rs`, `chain.rs` |
 //! | maps pinned | `pins.rs` (`pin_maps`) |
@@ -25,6 +26,7 @@ use crate::error::LoadError;
 pub mod btf;
 pub mod chain;
 pub mod flow;
+pub mod kernel_btf;
 pub mod maps;
 pub mod pins;
 pub mod programs;
