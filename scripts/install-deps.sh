@@ -30,8 +30,21 @@ for package in "${packages[@]}"; do
         || missing+=("$package")
 done
 
-if [ "${#missing[@]}" -gt 0 ]; then
+# libbpf-tools is not installed, only downloaded by the parity test
+# (scripts/libbpf-tools-objects.sh, with apt-get download and dpkg-deb, which
+# apt and dpkg provide): apt only has to know the package, which a machine with
+# empty package lists (a fresh container) does not.
+known() {
+    # Read it whole first: `grep -q` stopping early would fail the pipe (pipefail).
+    local policy
+    policy="$(apt-cache policy "$1" 2>/dev/null)"
+    grep -q '^ *Candidate: [^(]' <<<"$policy"
+}
+
+if [ "${#missing[@]}" -gt 0 ] || ! known libbpf-tools; then
     apt-get update
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 

@@ -184,6 +184,30 @@ static SECTION_DEFS: &[SectionDef] = &[
         BPF_PROG_TYPE_KPROBE,
         0,
     ),
+    // libbpf 1.1 loads these as plain kprobes too: the syscall name, the USDT probe
+    // (and its arguments, read through the `__bpf_usdt_specs` map) are attach-time
+    // matters.
+    plain(
+        "ksyscall",
+        Match::OptionalSuffix,
+        "kprobe",
+        BPF_PROG_TYPE_KPROBE,
+        0,
+    ),
+    plain(
+        "kretsyscall",
+        Match::OptionalSuffix,
+        "kprobe",
+        BPF_PROG_TYPE_KPROBE,
+        0,
+    ),
+    plain(
+        "usdt",
+        Match::OptionalSuffix,
+        "kprobe",
+        BPF_PROG_TYPE_KPROBE,
+        0,
+    ),
     plain(
         "tc",
         Match::OptionalSuffix,
@@ -408,6 +432,13 @@ mod tests {
             Some(("kprobe", 2, 0, true))
         );
         assert_eq!(plain_type("uretprobe.s"), Some(("kprobe", 2, 0, true)));
+        assert_eq!(
+            plain_type("usdt/./libjvm.so:hotspot:gc__begin"),
+            Some(("kprobe", 2, 0, false))
+        );
+        assert_eq!(plain_type("usdt"), Some(("kprobe", 2, 0, false)));
+        assert_eq!(plain_type("ksyscall/kill"), Some(("kprobe", 2, 0, false)));
+        assert_eq!(plain_type("kretsyscall"), Some(("kprobe", 2, 0, false)));
         assert_eq!(plain_type("tc"), Some(("sched_cls", 3, 0, false)));
         assert_eq!(
             plain_type("classifier/ingress"),

@@ -70,6 +70,12 @@ pub enum LoadError {
         map: String,
         error: SysError,
     },
+    /// A perf event array without max_entries is sized to the possible CPUs, and they
+    /// cannot be read.
+    PossibleCpus {
+        map: String,
+        error: std::io::Error,
+    },
     PinnedMapOpen {
         map: String,
         path: PathBuf,
@@ -167,6 +173,7 @@ impl LoadError {
             | LoadError::Attach { .. }
             | LoadError::Pin { .. } => ExitKind::KernelRefused,
             LoadError::ReadObject { .. }
+            | LoadError::PossibleCpus { .. }
             | LoadError::PinnedMapOpen { .. }
             | LoadError::PinConflict { .. }
             | LoadError::Bpffs { .. }
@@ -253,6 +260,11 @@ impl fmt::Display for LoadError {
                 error.errno.desc(),
                 error.errno,
                 explain::map_create_errno(error.errno)
+            ),
+            LoadError::PossibleCpus { map, error } => write!(
+                f,
+                "cannot size perf event array {map}, which has no max_entries and so gets one slot per possible CPU: {error}; check that {} is readable",
+                sys::cpus::POSSIBLE_CPUS_PATH
             ),
             LoadError::PinnedMapOpen { map, path, reason } => write!(
                 f,

@@ -8,6 +8,9 @@
 //!
 //! Needs root; run by scripts/test.sh (`--include-ignored`). The table is printed
 //! with `println!`: `cargo test -p loader --test real_world -- --include-ignored --nocapture`.
+//!
+//! `libbpf_tools` does the same over the objects embedded in Debian's libbpf-tools
+//! binaries (carved out by `carve`), where most of what bpftool loads needs CO-RE.
 
 mod support;
 
@@ -21,8 +24,12 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
+#[path = "real_world/carve.rs"]
+mod carve;
 #[path = "real_world/compare.rs"]
 mod compare;
+#[path = "real_world/libbpf_tools.rs"]
+mod libbpf_tools;
 
 use compare::{compare_object, real_world_objects};
 
@@ -289,7 +296,9 @@ fn print_table(rows: &[Row]) {
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn libxdp_objects_load_as_libbpf_loads_them() {
-    require_root();
+    // One object at a time across this binary: the libbpf-tools test also makes and
+    // removes pins directly under /sys/fs/bpf, which this test's by-name pin checks read.
+    let _lock = kernel_lock();
     ensure_bpffs();
     let objects = real_world_objects();
     for name in KNOWN_BY_NAME_PINS {

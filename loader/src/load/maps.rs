@@ -203,6 +203,45 @@ fn map_type_takes_btf(map_type: u32) -> bool {
     )
 }
 
+/// The max_entries libbpf gives a map before creating it (`map_set_def_max_entries`,
+/// also for an inner map's template): a perf event array that leaves it 0 gets one slot
+/// per possible CPU, which is what `bpf_perf_event_output(..., BPF_F_CURRENT_CPU, ...)`
+/// indexes; the kernel refuses 0. `cpus` is only asked when it is needed.
+fn libbpf_max_entries(
+    map_type: u32,
+    max_entries: u32,
+    cpus: impl FnOnce() -> std::io::Result<usize>,
+) -> std::io::Result<u32> {
+    if map_type != BPF_MAP_TYPE_PERF_EVENT_ARRAY || max_entries != 0 {
+        return Ok(max_entries);
+    }
+    let cpus = cpus()?;
+    u32::try_from(cpus).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{cpus} possible CPUs do not fit in max_entries"),
+        )
+    })
+}
+
+/// `spec` with libbpf's sizes (`libbpf_max_entries`) filled in for it and its inner map.
+fn with_libbpf_sizes(spec: &MapSpec, kernel_name: &str) -> Result<MapSpec, LoadError> {
+    let sized = |map: &MapSpec| {
+        libbpf_max_entries(map.map_type, map.max_entries, sys::cpus::possible_cpus).map_err(
+            |error| LoadError::PossibleCpus {
+                map: kernel_name.to_string(),
+                error,
+            },
+        )
+    };
+    let mut spec = spec.clone();
+    spec.max_entries = sized(&spec)?;
+    if let Some(inner) = spec.inner.as_mut() {
+        inner.max_entries = sized(inner)?;
+    }
+    Ok(spec)
+}
+
 /// Creates every map of the object, or reuses its pin when one exists and matches.
 /// With `btf_fd`, maps that name BTF types get them (so bpftool prints field names).
 pub fn create_maps(
@@ -214,11 +253,13 @@ pub fn create_maps(
     let mut maps = Vec::with_capacity(object.maps.len());
     for spec in &object.maps {
         let kernel_name = kernel_map_name(spec, object_name);
-        let pin = pin_path(spec, pin_root);
+        // Sized first, as libbpf does: a reused pin must match the sized map.
+        let spec = with_libbpf_sizes(spec, &kernel_name)?;
+        let pin = pin_path(&spec, pin_root);
         if let Some(path) = &pin {
-            if let Some(fd) = reuse_pinned(spec, path)? {
+            if let Some(fd) = reuse_pinned(&spec, path)? {
                 maps.push(LiveMap {
-                    spec: spec.clone(),
+                    spec,
                     kernel_name,
                     fd,
                     pin,
@@ -265,7 +306,7 @@ pub fn create_maps(
             key_size: spec.key_size,
             value_size: spec.value_size,
             max_entries: spec.max_entries,
-            map_flags: spec.map_flags | extra_map_flags(spec),
+            map_flags: spec.map_flags | extra_map_flags(&spec),
             numa_node: spec.numa_node,
             btf,
             inner_map_fd: inner_template.as_ref().map(|fd| fd.as_raw_fd()),
@@ -284,9 +325,9 @@ pub fn create_maps(
             map: kernel_name.clone(),
             error,
         })?;
-        initialise_global_data(spec, &fd, &kernel_name)?;
+        initialise_global_data(&spec, &fd, &kernel_name)?;
         maps.push(LiveMap {
-            spec: spec.clone(),
+            spec,
             kernel_name,
             fd,
             pin,
@@ -386,5 +427,26 @@ mod tests {
             pin_differences(&wanted, &info).as_deref(),
             Some("type Array there, Per-CPU array here, value size 8 there, 16 here")
         );
+    }
+
+    #[test]
+    fn a_perf_event_array_without_max_entries_gets_one_slot_per_possible_cpu() {
+        let unasked = || -> std::io::Result<usize> { panic!("possible CPUs read needlessly") };
+        let cpus = || Ok(6);
+        assert_eq!(
+            libbpf_max_entries(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 0, cpus).ok(),
+            Some(6)
+        );
+        // A size the object gives, and other map types, are left as they are.
+        assert_eq!(
+            libbpf_max_entries(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 128, unasked).ok(),
+            Some(128)
+        );
+        assert_eq!(
+            libbpf_max_entries(BPF_MAP_TYPE_ARRAY, 0, unasked).ok(),
+            Some(0)
+        );
+        let unreadable = || Err(std::io::Error::other("no /sys"));
+        assert!(libbpf_max_entries(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 0, unreadable).is_err());
     }
 }

@@ -42,7 +42,7 @@ fn libbpf_failed_programs(stderr: &str) -> Vec<String> {
 }
 
 /// libbpf's first error line, for the table.
-fn libbpf_reason(stderr: &str) -> String {
+pub(super) fn libbpf_reason(stderr: &str) -> String {
     stderr
         .lines()
         .find(|line| line.starts_with("libbpf: prog '") && line.contains("failed"))
@@ -66,7 +66,7 @@ fn our_printed_programs(stdout: &str) -> BTreeMap<String, u64> {
 }
 
 /// Our loader's "Map NAME (id N) pinned at PATH" lines.
-fn our_printed_maps(stdout: &str) -> Vec<(String, u64, PathBuf)> {
+pub(super) fn our_printed_maps(stdout: &str) -> Vec<(String, u64, PathBuf)> {
     stdout
         .lines()
         .filter_map(|line| {
@@ -78,12 +78,12 @@ fn our_printed_maps(stdout: &str) -> Vec<(String, u64, PathBuf)> {
         .collect()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Compares the two loads; returns (number of map uses compared, problems).
-fn compare(theirs: &Loaded, ours: &Loaded) -> (usize, Vec<String>) {
+pub(super) fn compare(theirs: &Loaded, ours: &Loaded) -> (usize, Vec<String>) {
     let mut problems = Vec::new();
     let their_names: BTreeSet<&String> = theirs.keys().collect();
     let our_names: BTreeSet<&String> = ours.keys().collect();
