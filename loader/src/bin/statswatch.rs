@@ -15,6 +15,9 @@ use loader::stats::rates::Observation;
 use loader::stats::read::{open_map, possible_cpus, read_sample, Cpus};
 use loader::stats::render::{self, found_line};
 use loader::stats::watch::{self, View};
+use loader::trace::error::TraceError;
+use loader::trace::exceptions::start_exceptions;
+use loader::trace::exceptions_view::exceptions_frame;
 use sys::{MapFd, MapInfo};
 
 /// Print the XDP actions' packet and byte counters from a pinned per-CPU stats map,
@@ -23,6 +26,7 @@ use sys::{MapFd, MapInfo};
 /// Go-style single-dash flags work too: `statswatch -file /sys/fs/bpf/stats_map`.
 #[derive(Debug, Parser)]
 #[command(name = "statswatch", version)]
+#[command(group(clap::ArgGroup::new("live").args(["watch", "exceptions"])))]
 struct Args {
     /// The pinned map (a per-CPU array of struct datarec { u64 rx_packets; u64 rx_bytes; }).
     /// Default: stats_map in the pin directory (/sys/fs/bpf/stats_map).
@@ -43,13 +47,19 @@ struct Args {
     #[arg(long)]
     watch: bool,
 
-    /// Seconds between samples with -watch, fractions allowed (default 1).
-    #[arg(long, value_name = "SECS", requires = "watch", value_parser = parse_interval)]
+    /// Seconds between samples with -watch or -exceptions, fractions allowed (default 1).
+    #[arg(long, value_name = "SECS", requires = "live", value_parser = parse_interval)]
     interval: Option<Duration>,
 
-    /// Stop after N samples with -watch.
-    #[arg(long, value_name = "N", requires = "watch", value_parser = parse_count)]
+    /// Stop after N samples with -watch or -exceptions.
+    #[arg(long, value_name = "N", requires = "live", value_parser = parse_count)]
     count: Option<u64>,
+
+    /// Attach our counting program to the xdp:xdp_exception and xdp:xdp_redirect_err
+    /// tracepoints and show, live, XDP_ABORTED and failed redirects per interface and
+    /// program. Ctrl-C detaches it; nothing is pinned.
+    #[arg(long, conflicts_with_all = ["file", "map", "pin_path", "watch", "json", "percpu"])]
+    exceptions: bool,
 
     /// One JSON object per sample, on one line.
     #[arg(long)]
@@ -92,6 +102,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if args.exceptions {
+        return exceptions_main(&args);
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -245,4 +258,90 @@ fn live(args: &Args, pin: &Path, cpus: &Cpus, first: (MapFd, MapInfo)) -> Result
         percpu: args.percpu.then_some(cpus.ids.as_slice()),
     };
     watch::watch(&signals, pin, cpus, first, interval, args.count, &mut view)
+}
+
+/// What `-exceptions` can fail with: the tracing stage's errors, or the screen's.
+enum ExceptionsFailure {
+    Trace(TraceError),
+    Screen(StatsError),
+}
+
+impl From<TraceError> for ExceptionsFailure {
+    fn from(error: TraceError) -> Self {
+        ExceptionsFailure::Trace(error)
+    }
+}
+
+impl From<StatsError> for ExceptionsFailure {
+    fn from(error: StatsError) -> Self {
+        ExceptionsFailure::Screen(error)
+    }
+}
+
+fn exceptions_main(args: &Args) -> ExitCode {
+    let failed = |text: String, kind: loader::ExitKind| {
+        eprintln!("statswatch: {text}");
+        ExitCode::from(kind as u8)
+    };
+    if !loader::load::may_load_bpf() {
+        let error = TraceError::Load(loader::LoadError::NotPrivileged);
+        return failed(error.to_string(), error.exit_kind());
+    }
+    match exceptions(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ExceptionsFailure::Trace(error)) => failed(error.to_string(), error.exit_kind()),
+        Err(ExceptionsFailure::Screen(error)) => failed(error.to_string(), error.exit_kind()),
+    }
+}
+
+/// `-exceptions`: our program on the XDP tracepoints, its counters drawn every interval
+/// until Ctrl-C, SIGTERM or -count samples; then detached (dropping the watch).
+fn exceptions(args: &Args) -> Result<(), ExceptionsFailure> {
+    // Before any kernel work: from here on Ctrl-C ends the loop and detaches.
+    let signals = sys::signal::StopSignals::new().map_err(TraceError::Signals)?;
+    let interval = args.interval.unwrap_or(DEFAULT_INTERVAL);
+    let mut started = Vec::new();
+    let watch = start_exceptions(&mut |line| started.push(line))?;
+    let mut screen = Screen::new(std::io::stdout().is_terminal())?;
+    for line in &started {
+        screen.line(line)?;
+    }
+    screen.line("Watching; press Ctrl-C to detach and stop")?;
+    let mut previous = Vec::new();
+    let mut samples = 0u64;
+    loop {
+        let counts = watch.read().map_err(TraceError::ReadExceptions)?;
+        // Asked again each time: interfaces come and go while the view runs.
+        let interfaces = sys::iface::interfaces().unwrap_or_default();
+        let name = |ifindex: u32| {
+            interfaces
+                .iter()
+                .find(|(_, index)| *index == ifindex)
+                .map(|(name, _)| name.clone())
+        };
+        screen.frame(exceptions_frame(
+            &counts,
+            &previous,
+            interval.as_secs_f64(),
+            &name,
+        ))?;
+        previous = counts;
+        samples += 1;
+        if args.count == Some(samples) {
+            break;
+        }
+        if signals
+            .wait(interval)
+            .map_err(TraceError::Signals)?
+            .is_some()
+        {
+            break;
+        }
+    }
+    let attached = watch.links.len();
+    drop(watch);
+    screen.line(&format!(
+        "Detached {attached} programs from the XDP tracepoints"
+    ))?;
+    Ok(())
 }

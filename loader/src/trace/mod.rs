@@ -9,11 +9,14 @@
 //! | a kprobe's or uprobe's perf event (the PMUs; a function's file offset) | `probes.rs` |
 //! | the link: on the perf event, a raw tracepoint, or a tracing program's target; pins | `links.rs` |
 //! | the command: attach, then wait for Ctrl-C or pin the links | `flow.rs` (`trace_object`) |
+//! | statswatch -exceptions: our program on the XDP tracepoints, its counts | `exceptions.rs`, `exceptions_view.rs` |
 //! | what can go wrong, and its exit code | `error.rs` |
 //!
 //! Nothing here prints. This stage uses `load` and the shared modules, no other stage.
 
 pub mod error;
+pub mod exceptions;
+pub mod exceptions_view;
 pub mod flow;
 pub mod links;
 pub mod plan;
