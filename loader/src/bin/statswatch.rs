@@ -295,7 +295,8 @@ fn exceptions_main(args: &Args) -> ExitCode {
 }
 
 /// `-exceptions`: our program on the XDP tracepoints, its counters drawn every interval
-/// until Ctrl-C, SIGTERM or -count samples; then detached (dropping the watch).
+/// until -count samples, or Ctrl-C or SIGTERM (and one frame more); then detached
+/// (dropping the watch).
 fn exceptions(args: &Args) -> Result<(), ExceptionsFailure> {
     // Before any kernel work: from here on Ctrl-C ends the loop and detaches.
     let signals = sys::signal::StopSignals::new().map_err(TraceError::Signals)?;
@@ -306,9 +307,14 @@ fn exceptions(args: &Args) -> Result<(), ExceptionsFailure> {
     for line in &started {
         screen.line(line)?;
     }
-    screen.line("Watching; press Ctrl-C to detach and stop")?;
+    screen.line(&format!(
+        "Watching every {}s; press Ctrl-C to detach and stop",
+        interval.as_secs_f64()
+    ))?;
     let mut previous = Vec::new();
     let mut samples = 0u64;
+    // After Ctrl-C one last frame: what happened since the one before is not lost.
+    let mut stopping = false;
     loop {
         let counts = watch.read().map_err(TraceError::ReadExceptions)?;
         // Asked again each time: interfaces come and go while the view runs.
@@ -319,24 +325,16 @@ fn exceptions(args: &Args) -> Result<(), ExceptionsFailure> {
                 .find(|(_, index)| *index == ifindex)
                 .map(|(name, _)| name.clone())
         };
-        screen.frame(exceptions_frame(
-            &counts,
-            &previous,
-            interval.as_secs_f64(),
-            &name,
-        ))?;
+        screen.frame(exceptions_frame(&counts, &previous, &name))?;
         previous = counts;
         samples += 1;
-        if args.count == Some(samples) {
+        if stopping || args.count == Some(samples) {
             break;
         }
-        if signals
+        stopping = signals
             .wait(interval)
             .map_err(TraceError::Signals)?
-            .is_some()
-        {
-            break;
-        }
+            .is_some();
     }
     let attached = watch.links.len();
     drop(watch);

@@ -1,6 +1,6 @@
 //! What `statswatch -exceptions` shows: a table of the counters per interface, program
-//! and what happened, with what each did over the last interval. Pure: interface names
-//! come in as a function.
+//! and what happened, with how many are new since the frame before. Pure: interface
+//! names come in as a function.
 
 use crate::trace::exceptions::ExceptionCount;
 
@@ -39,12 +39,11 @@ pub fn errno_name(err: i32) -> String {
     }
 }
 
-/// The table for `counts` (sorted), with the change since `previous` (the sample an
-/// interval before, empty at the start); `name` gives an interface's name by index.
+/// The table for `counts` (sorted), with the change since `previous` (the sample of the
+/// frame before, empty at the start); `name` gives an interface's name by index.
 pub fn exceptions_frame(
     counts: &[ExceptionCount],
     previous: &[ExceptionCount],
-    interval_secs: f64,
     name: &dyn Fn(u32) -> Option<String>,
 ) -> Vec<String> {
     let mut lines = vec![EXCEPTIONS_TITLE.to_string()];
@@ -54,11 +53,7 @@ pub fn exceptions_frame(
     }
     lines.push(format!(
         "  {:<16} {:>8}  {:<24} {:>12} {:>12}",
-        "interface",
-        "prog id",
-        "what",
-        "count",
-        format!("last {interval_secs}s")
+        "interface", "prog id", "what", "count", "new"
     ));
     for count in counts {
         let before = previous
@@ -110,20 +105,19 @@ mod tests {
         let lines = exceptions_frame(
             &[count(2, 0, 0, 7), count(9, 4, -6, 1)],
             &[count(2, 0, 0, 5)],
-            1.0,
             &names,
         );
         assert_eq!(
             lines,
             [
                 EXCEPTIONS_TITLE,
-                "  interface         prog id  what                            count      last 1s",
+                "  interface         prog id  what                            count          new",
                 "  veth1                  42  XDP_ABORTED                         7            2",
                 "  ifindex 9              42  XDP_REDIRECT -ENXIO                 1            1",
             ]
         );
         assert_eq!(
-            exceptions_frame(&[], &[], 1.0, &names),
+            exceptions_frame(&[], &[], &names),
             [EXCEPTIONS_TITLE, "  none so far"]
         );
     }

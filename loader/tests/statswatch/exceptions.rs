@@ -94,7 +94,7 @@ fn exceptions_counts_each_aborted_ping_on_the_test_interface_exactly() {
     wait_until(&mut lines, Duration::from_secs(30), &|lines| {
         lines
             .iter()
-            .any(|line| line == "Watching; press Ctrl-C to detach and stop")
+            .any(|line| line == "Watching every 0.2s; press Ctrl-C to detach and stop")
     });
     let link_ids: Vec<String> = lines
         .iter()
