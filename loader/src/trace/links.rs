@@ -53,7 +53,11 @@ pub fn attach(
     let target = match plan {
         Plan::PerfEvent(target) => target.to_string(),
         Plan::RawTracepoint(name) => name.clone(),
-        Plan::Tracing { .. } => "its load-time target".to_string(),
+        // The target was resolved at load time; the section names it (`fentry/<function>`).
+        Plan::Tracing { .. } => match program.section.split_once('/') {
+            Some((_, target)) if !target.is_empty() => target.to_string(),
+            _ => "its load-time target".to_string(),
+        },
         Plan::NotAttached(_) => return Ok(None),
     };
     let at = Attaching {
@@ -107,8 +111,17 @@ pub fn attach(
         Plan::RawTracepoint(name) => {
             raw_tracepoint_open(prog.as_fd(), Some(name)).map_err(link_error)?
         }
+        // Kernels before 5.11 (for LSM, 5.10) have no BPF_LINK_CREATE for these types;
+        // BPF_RAW_TRACEPOINT_OPEN without a name attaches them there, as libbpf falls
+        // back to it.
         Plan::Tracing { attach_type } => {
-            tracing_link_create(prog.as_fd(), *attach_type, &at.target).map_err(link_error)?
+            match tracing_link_create(prog.as_fd(), *attach_type, &at.target) {
+                Ok(fd) => fd,
+                Err(error) if error.errno == nix::errno::Errno::EINVAL => {
+                    raw_tracepoint_open(prog.as_fd(), None).map_err(|_| link_error(error))?
+                }
+                Err(error) => return Err(link_error(error)),
+            }
         }
         Plan::NotAttached(_) => return Ok(None),
     };
