@@ -1,6 +1,7 @@
 //! statswatch: print the per-action packet and byte counters of a pinned stats map, once
-//! or as a live view. The arguments and the drawing; the reading, the arithmetic and the
-//! renderings are library code (`loader::stats`).
+//! or as a live view; or (-exceptions) the XDP tracepoints' exceptions, live. The
+//! arguments and the drawing; the reading, the arithmetic and the renderings are library
+//! code (`loader::stats`, `loader::trace::exceptions`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ use loader::trace::exceptions_view::exceptions_frame;
 use sys::{MapFd, MapInfo};
 
 /// Print the XDP actions' packet and byte counters from a pinned per-CPU stats map,
-/// summed over all possible CPUs; once, or live with -watch.
+/// summed over all possible CPUs; once, or live with -watch. With -exceptions: what XDP
+/// programs abort and which redirects fail, live, from the XDP tracepoints.
 ///
 /// Go-style single-dash flags work too: `statswatch -file /sys/fs/bpf/stats_map`.
 #[derive(Debug, Parser)]
