@@ -1,5 +1,5 @@
-//! `-trace` refusals: a tracepoint the kernel lacks, a kprobe on a function it lacks, an
-//! object with nothing to trace. Each: one sentence naming what is missing, the
+//! `-trace` refusals: a tracepoint the kernel lacks, a kprobe on a function it lacks, a
+//! uprobe on a function its binary lacks, an object with nothing to trace. Each: one sentence naming what is missing, the
 //! documented exit code, and nothing left attached or pinned (checked with bpftool).
 
 use super::tracing::program_loaded;
@@ -82,5 +82,21 @@ fn an_object_with_nothing_to_trace_is_refused_before_the_kernel() {
         2,
         &["has no tracing program to attach", "-load-only", "-i IF"],
         &["xdp_next", "tc_prog", "sock_prog"],
+    );
+}
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn a_uprobe_on_a_function_the_binary_lacks_is_named() {
+    refused(
+        "trace_missing_uprobe",
+        4,
+        &[
+            "up_missing",
+            "uprobe /bin/true:xdp_skeleton_no_such_function",
+            "defines no function xdp_skeleton_no_such_function",
+            "nm -D /bin/true",
+        ],
+        &["up_missing"],
     );
 }
