@@ -13,6 +13,8 @@ mod object;
 pub mod program;
 pub mod reloc;
 pub mod section;
+pub mod trace_target;
+pub mod uprobe;
 
 pub use crate::error::ParseError;
 pub use crate::link::{LinkError, LinkedProgram, PlacedFunction};
@@ -21,3 +23,4 @@ pub use crate::object::{CodeSection, Function, Object, EM_BPF};
 pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};
 pub use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature};
 pub use crate::section::{SectionInfo, SectionKind};
+pub use crate::trace_target::{trace_target, TargetError, TraceTarget};

@@ -10,6 +10,7 @@
 //! | `load/` | every load; `-load-only` | object -> maps, programs, tail calls, pins |
 //! | `attach/` | `xdploader -i IF`; `-status`, `-detach` | a loaded program onto interfaces |
 //! | `run/` | `xdploader -run` | test runs over the packets of a capture |
+//! | `trace/` | `xdploader -trace`; `statswatch -exceptions` | tracing programs attached by section name |
 //! | `stats/` | `statswatch` | a pinned stats map read, summed, rated, rendered |
 //!
 //! Each folder's `mod.rs` lists its files in the order the stage takes them; a stage's
@@ -36,7 +37,8 @@
 //! 2. `load`: none
 //! 3. `attach`: `load` (its maps, programs and tail-call slots)
 //! 4. `run`: `load` (a run loads as an attach does, and attaches nothing)
-//! 5. `stats`: none
+//! 5. `trace`: `load` (it loads and pins as `-load-only` does, then attaches)
+//! 6. `stats`: none
 //!
 //! No stage uses a later one, nor `cli`. `loader/tests/layout.rs` checks this, and that
 //! no source or test file grows past 600 lines.
@@ -52,6 +54,7 @@ pub mod lock;
 pub mod run;
 pub mod stats;
 pub mod timings;
+pub mod trace;
 pub mod vocab;
 
 pub use error::{ExitKind, LoadError};

@@ -27,6 +27,10 @@ mod program_types;
 mod programs;
 #[path = "features/refused.rs"]
 mod refused;
+#[path = "features/tracing.rs"]
+mod tracing;
+#[path = "features/tracing_refused.rs"]
+mod tracing_refused;
 
 const XDP_DROP: u64 = 1;
 const XDP_PASS: u64 = 2;

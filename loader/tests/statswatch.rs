@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use support::*;
 
+#[path = "statswatch/exceptions.rs"]
+mod exceptions;
 #[path = "statswatch/read.rs"]
 mod read;
 #[path = "statswatch/terminal.rs"]

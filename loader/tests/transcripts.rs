@@ -68,6 +68,8 @@ mod operations_stats;
 mod readme;
 #[path = "transcripts/real_world_objects.rs"]
 mod real_world_objects;
+#[path = "transcripts/tracing.rs"]
+mod tracing;
 #[path = "transcripts/troubleshooting.rs"]
 mod troubleshooting;
 #[path = "transcripts/walkthrough.rs"]
@@ -82,6 +84,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         operations::CASES,
         operations_stats::CASES,
         real_world_objects::CASES,
+        tracing::CASES,
         troubleshooting::CASES,
         walkthrough::CASES,
     ]

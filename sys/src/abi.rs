@@ -21,9 +21,13 @@ pub const BPF_LINK_GET_NEXT_ID: u32 = 31;
 pub const BPF_LINK_DETACH: u32 = 34;
 pub const BPF_PROG_BIND_MAP: u32 = 35;
 pub const BPF_PROG_GET_NEXT_ID: u32 = 11;
+pub const BPF_RAW_TRACEPOINT_OPEN: u32 = 17;
 
 // enum bpf_link_type
+pub const BPF_LINK_TYPE_RAW_TRACEPOINT: u32 = 1;
+pub const BPF_LINK_TYPE_TRACING: u32 = 2;
 pub const BPF_LINK_TYPE_XDP: u32 = 6;
+pub const BPF_LINK_TYPE_PERF_EVENT: u32 = 7;
 
 /// BPF_LINK_UPDATE: replace only if the link holds `old_prog_fd`.
 pub const BPF_F_REPLACE: u32 = 1 << 2;
@@ -65,12 +69,24 @@ pub const BPF_MAP_TYPE_CGRP_STORAGE: u32 = 32;
 pub const BPF_MAP_TYPE_ARENA: u32 = 33;
 
 // enum bpf_prog_type
+pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
+pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
 pub const BPF_PROG_TYPE_XDP: u32 = 6;
+pub const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
+pub const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+pub const BPF_PROG_TYPE_TRACING: u32 = 26;
+pub const BPF_PROG_TYPE_LSM: u32 = 29;
 
 // enum bpf_attach_type
+pub const BPF_TRACE_RAW_TP: u32 = 23;
+pub const BPF_TRACE_FENTRY: u32 = 24;
+pub const BPF_TRACE_FEXIT: u32 = 25;
+pub const BPF_MODIFY_RETURN: u32 = 26;
+pub const BPF_LSM_MAC: u32 = 27;
 pub const BPF_XDP_DEVMAP: u32 = 33;
 pub const BPF_XDP_CPUMAP: u32 = 35;
 pub const BPF_XDP: u32 = 37;
+pub const BPF_PERF_EVENT: u32 = 41;
 
 // BPF_PROG_LOAD prog_flags
 pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
@@ -194,6 +210,28 @@ mod tests {
             ("BPF_LINK_DETACH", super::BPF_LINK_DETACH),
             ("BPF_PROG_GET_NEXT_ID", super::BPF_PROG_GET_NEXT_ID),
             ("BPF_LINK_TYPE_XDP", super::BPF_LINK_TYPE_XDP),
+            ("BPF_RAW_TRACEPOINT_OPEN", super::BPF_RAW_TRACEPOINT_OPEN),
+            (
+                "BPF_LINK_TYPE_RAW_TRACEPOINT",
+                super::BPF_LINK_TYPE_RAW_TRACEPOINT,
+            ),
+            ("BPF_LINK_TYPE_TRACING", super::BPF_LINK_TYPE_TRACING),
+            ("BPF_LINK_TYPE_PERF_EVENT", super::BPF_LINK_TYPE_PERF_EVENT),
+            ("BPF_PROG_TYPE_KPROBE", super::BPF_PROG_TYPE_KPROBE),
+            ("BPF_PROG_TYPE_TRACEPOINT", super::BPF_PROG_TYPE_TRACEPOINT),
+            ("BPF_PROG_TYPE_PERF_EVENT", super::BPF_PROG_TYPE_PERF_EVENT),
+            (
+                "BPF_PROG_TYPE_RAW_TRACEPOINT",
+                super::BPF_PROG_TYPE_RAW_TRACEPOINT,
+            ),
+            ("BPF_PROG_TYPE_TRACING", super::BPF_PROG_TYPE_TRACING),
+            ("BPF_PROG_TYPE_LSM", super::BPF_PROG_TYPE_LSM),
+            ("BPF_TRACE_RAW_TP", super::BPF_TRACE_RAW_TP),
+            ("BPF_TRACE_FENTRY", super::BPF_TRACE_FENTRY),
+            ("BPF_TRACE_FEXIT", super::BPF_TRACE_FEXIT),
+            ("BPF_MODIFY_RETURN", super::BPF_MODIFY_RETURN),
+            ("BPF_LSM_MAC", super::BPF_LSM_MAC),
+            ("BPF_PERF_EVENT", super::BPF_PERF_EVENT),
             ("BPF_PROG_GET_FD_BY_ID", super::BPF_PROG_GET_FD_BY_ID),
             ("BPF_MAP_GET_FD_BY_ID", super::BPF_MAP_GET_FD_BY_ID),
             ("BPF_MAP_TYPE_PROG_ARRAY", super::BPF_MAP_TYPE_PROG_ARRAY),

@@ -14,6 +14,7 @@ pub mod link;
 pub mod map;
 pub mod netlink;
 pub mod obj;
+pub mod perf_event;
 pub mod probe;
 pub mod process;
 pub mod prog;

@@ -1,5 +1,6 @@
 //! BPF links: XDP attachments owned by a file descriptor (or its pin) instead of the
-//! interface.
+//! interface, and the links of tracing programs (on a perf event, a raw tracepoint, or
+//! the BTF target a tracing or LSM program was loaded for).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -30,17 +31,43 @@ impl AsRawFd for LinkFd {
     }
 }
 
-/// `BPF_LINK_CREATE` for an XDP attachment.
+/// `BPF_LINK_CREATE` for an XDP attachment, or a tracing or LSM program (target 0: the
+/// BTF target it was loaded for).
 #[repr(C)]
 #[derive(Default)]
 struct LinkCreateAttr {
     prog_fd: u32,
-    /// `target_ifindex` for XDP.
+    /// `target_ifindex` for XDP (`target_fd`, 0, for tracing).
     target_ifindex: u32,
     attach_type: u32,
     flags: u32,
 }
 impl Attr for LinkCreateAttr {}
+
+/// `BPF_LINK_CREATE` on a perf event: `link_create.perf_event`.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreatePerfEventAttr {
+    prog_fd: u32,
+    /// The perf event's descriptor.
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    bpf_cookie: u64,
+}
+impl Attr for LinkCreatePerfEventAttr {}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`: `raw_tracepoint` of `union bpf_attr` (without the 6.10
+/// `cookie`, so older kernels take it too).
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointOpenAttr {
+    /// A pointer to the tracepoint's name, or 0 for a program loaded with its target.
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+}
+impl Attr for RawTracepointOpenAttr {}
 
 /// `BPF_LINK_UPDATE`.
 #[repr(C)]
@@ -102,6 +129,71 @@ pub fn xdp_link_create(prog: BorrowedFd<'_>, ifindex: u32, flags: u32) -> Result
                 error,
             )
         })
+}
+
+/// Attaches `prog` (a kprobe, uprobe or tracepoint program) to a perf event through a
+/// new link (`BPF_LINK_CREATE`, `BPF_PERF_EVENT`; kernels since 5.15). The link holds
+/// the event: the event's descriptor may be closed once the link exists, and a pinned
+/// link keeps both. `subject` names the event in the error.
+pub fn perf_event_link_create(
+    prog: BorrowedFd<'_>,
+    event: BorrowedFd<'_>,
+    subject: &str,
+) -> Result<LinkFd, SysError> {
+    let mut attr = LinkCreatePerfEventAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: event.as_raw_fd() as u32,
+        attach_type: BPF_PERF_EVENT,
+        ..Default::default()
+    };
+    bpf_fd(BPF_LINK_CREATE, &mut attr)
+        .map(LinkFd)
+        .map_err(|error| SysError::new("BPF_LINK_CREATE", subject, error))
+}
+
+/// Attaches a tracing or LSM program to the target it was loaded for
+/// (`BPF_LINK_CREATE` with its expected attach type and target 0, as libbpf does).
+pub fn tracing_link_create(
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    subject: &str,
+) -> Result<LinkFd, SysError> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    bpf_fd(BPF_LINK_CREATE, &mut attr)
+        .map(LinkFd)
+        .map_err(|error| SysError::new("BPF_LINK_CREATE", subject, error))
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw tracepoint program to the tracepoint
+/// `name` (or, with `None`, a tracing program to its load-time target). The descriptor
+/// returned is a link: pinnable, detached when the last reference goes.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&str>) -> Result<LinkFd, SysError> {
+    let subject = match name {
+        Some(name) => format!("raw tracepoint {name}"),
+        None => "the program's target".to_string(),
+    };
+    let c_name = match name.map(std::ffi::CString::new).transpose() {
+        Ok(c_name) => c_name,
+        Err(_) => {
+            return Err(SysError {
+                op: "BPF_RAW_TRACEPOINT_OPEN",
+                subject,
+                errno: nix::errno::Errno::EINVAL,
+            })
+        }
+    };
+    let mut attr = RawTracepointOpenAttr {
+        name: c_name.as_ref().map_or(0, |name| ptr(name.as_ptr())),
+        prog_fd: prog.as_raw_fd() as u32,
+        _pad: 0,
+    };
+    bpf_fd(BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+        .map(LinkFd)
+        .map_err(|error| SysError::new("BPF_RAW_TRACEPOINT_OPEN", subject, error))
 }
 
 /// Swaps the program of a link in place; with `old`, only if the link still runs it.
@@ -211,6 +303,10 @@ mod tests {
     #[test]
     fn layouts_match_the_kernel() {
         assert_eq!(size_of::<LinkCreateAttr>(), 16);
+        assert_eq!(offset_of!(LinkCreatePerfEventAttr, bpf_cookie), 16);
+        assert_eq!(size_of::<LinkCreatePerfEventAttr>(), 24);
+        assert_eq!(offset_of!(RawTracepointOpenAttr, prog_fd), 8);
+        assert_eq!(size_of::<RawTracepointOpenAttr>(), 16);
         assert_eq!(offset_of!(LinkUpdateAttr, old_prog_fd), 12);
         assert_eq!(offset_of!(BpfLinkInfo, ifindex), 16);
     }

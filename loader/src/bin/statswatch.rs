@@ -1,6 +1,7 @@
 //! statswatch: print the per-action packet and byte counters of a pinned stats map, once
-//! or as a live view. The arguments and the drawing; the reading, the arithmetic and the
-//! renderings are library code (`loader::stats`).
+//! or as a live view; or (-exceptions) the XDP tracepoints' exceptions, live. The
+//! arguments and the drawing; the reading, the arithmetic and the renderings are library
+//! code (`loader::stats`, `loader::trace::exceptions`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -15,14 +16,19 @@ use loader::stats::rates::Observation;
 use loader::stats::read::{open_map, possible_cpus, read_sample, Cpus};
 use loader::stats::render::{self, found_line};
 use loader::stats::watch::{self, View};
+use loader::trace::error::TraceError;
+use loader::trace::exceptions::start_exceptions;
+use loader::trace::exceptions_view::exceptions_frame;
 use sys::{MapFd, MapInfo};
 
 /// Print the XDP actions' packet and byte counters from a pinned per-CPU stats map,
-/// summed over all possible CPUs; once, or live with -watch.
+/// summed over all possible CPUs; once, or live with -watch. With -exceptions: what XDP
+/// programs abort and which redirects fail, live, from the XDP tracepoints.
 ///
 /// Go-style single-dash flags work too: `statswatch -file /sys/fs/bpf/stats_map`.
 #[derive(Debug, Parser)]
 #[command(name = "statswatch", version)]
+#[command(group(clap::ArgGroup::new("live").args(["watch", "exceptions"])))]
 struct Args {
     /// The pinned map (a per-CPU array of struct datarec { u64 rx_packets; u64 rx_bytes; }).
     /// Default: stats_map in the pin directory (/sys/fs/bpf/stats_map).
@@ -43,13 +49,19 @@ struct Args {
     #[arg(long)]
     watch: bool,
 
-    /// Seconds between samples with -watch, fractions allowed (default 1).
-    #[arg(long, value_name = "SECS", requires = "watch", value_parser = parse_interval)]
+    /// Seconds between samples with -watch or -exceptions, fractions allowed (default 1).
+    #[arg(long, value_name = "SECS", requires = "live", value_parser = parse_interval)]
     interval: Option<Duration>,
 
-    /// Stop after N samples with -watch.
-    #[arg(long, value_name = "N", requires = "watch", value_parser = parse_count)]
+    /// Stop after N samples with -watch or -exceptions.
+    #[arg(long, value_name = "N", requires = "live", value_parser = parse_count)]
     count: Option<u64>,
+
+    /// Attach our counting program to the xdp:xdp_exception and xdp:xdp_redirect_err
+    /// tracepoints and show, live, XDP_ABORTED and failed redirects per interface and
+    /// program. Ctrl-C detaches it; nothing is pinned.
+    #[arg(long, conflicts_with_all = ["file", "map", "pin_path", "watch", "json", "percpu"])]
+    exceptions: bool,
 
     /// One JSON object per sample, on one line.
     #[arg(long)]
@@ -92,6 +104,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    if args.exceptions {
+        return exceptions_main(&args);
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -245,4 +260,88 @@ fn live(args: &Args, pin: &Path, cpus: &Cpus, first: (MapFd, MapInfo)) -> Result
         percpu: args.percpu.then_some(cpus.ids.as_slice()),
     };
     watch::watch(&signals, pin, cpus, first, interval, args.count, &mut view)
+}
+
+/// What `-exceptions` can fail with: the tracing stage's errors, or the screen's.
+enum ExceptionsFailure {
+    Trace(TraceError),
+    Screen(StatsError),
+}
+
+impl From<TraceError> for ExceptionsFailure {
+    fn from(error: TraceError) -> Self {
+        ExceptionsFailure::Trace(error)
+    }
+}
+
+impl From<StatsError> for ExceptionsFailure {
+    fn from(error: StatsError) -> Self {
+        ExceptionsFailure::Screen(error)
+    }
+}
+
+fn exceptions_main(args: &Args) -> ExitCode {
+    let failed = |text: String, kind: loader::ExitKind| {
+        eprintln!("statswatch: {text}");
+        ExitCode::from(kind as u8)
+    };
+    if !loader::load::may_load_bpf() {
+        let error = TraceError::Load(loader::LoadError::NotPrivileged);
+        return failed(error.to_string(), error.exit_kind());
+    }
+    match exceptions(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(ExceptionsFailure::Trace(error)) => failed(error.to_string(), error.exit_kind()),
+        Err(ExceptionsFailure::Screen(error)) => failed(error.to_string(), error.exit_kind()),
+    }
+}
+
+/// `-exceptions`: our program on the XDP tracepoints, its counters drawn every interval
+/// until -count samples, or Ctrl-C or SIGTERM (and one frame more); then detached
+/// (dropping the watch).
+fn exceptions(args: &Args) -> Result<(), ExceptionsFailure> {
+    // Before any kernel work: from here on Ctrl-C ends the loop and detaches.
+    let signals = sys::signal::StopSignals::new().map_err(TraceError::Signals)?;
+    let interval = args.interval.unwrap_or(DEFAULT_INTERVAL);
+    let mut started = Vec::new();
+    let watch = start_exceptions(&mut |line| started.push(line))?;
+    let mut screen = Screen::new(std::io::stdout().is_terminal())?;
+    for line in &started {
+        screen.line(line)?;
+    }
+    screen.line(&format!(
+        "Watching every {}s; press Ctrl-C to detach and stop",
+        interval.as_secs_f64()
+    ))?;
+    let mut previous = Vec::new();
+    let mut samples = 0u64;
+    // After Ctrl-C one last frame: what happened since the one before is not lost.
+    let mut stopping = false;
+    loop {
+        let counts = watch.read().map_err(TraceError::ReadExceptions)?;
+        // Asked again each time: interfaces come and go while the view runs.
+        let interfaces = sys::iface::interfaces().unwrap_or_default();
+        let name = |ifindex: u32| {
+            interfaces
+                .iter()
+                .find(|(_, index)| *index == ifindex)
+                .map(|(name, _)| name.clone())
+        };
+        screen.frame(exceptions_frame(&counts, &previous, &name))?;
+        previous = counts;
+        samples += 1;
+        if stopping || args.count == Some(samples) {
+            break;
+        }
+        stopping = signals
+            .wait(interval)
+            .map_err(TraceError::Signals)?
+            .is_some();
+    }
+    let attached = watch.links.len();
+    drop(watch);
+    screen.line(&format!(
+        "Detached {attached} programs from the XDP tracepoints"
+    ))?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! arguments and the printing; what each command does is library code (`loader::load`,
 //! `loader::attach`, `loader::run`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -15,6 +15,9 @@ use loader::load::flow::LoadOnly;
 use loader::run::flow::{RunLine, RunRequest};
 use loader::run::{self, RunError};
 use loader::timings;
+use loader::trace;
+use loader::trace::error::TraceError;
+use loader::trace::flow::TraceRequest;
 use loader::vocab::{XdpMode, DEFAULT_PIN_ROOT, DEFAULT_PROG};
 use loader::LoadError;
 
@@ -66,15 +69,24 @@ struct Args {
     /// Create every map and load every program, pin them under -pin-path, attach nothing.
     #[arg(long = "load-only", conflicts_with = "interfaces")]
     load_only: bool,
+    /// Load and pin as -load-only, then attach each tracing program by its section name
+    /// (tracepoint/, kprobe/, uprobe/, raw_tp/...) until Ctrl-C; with -pin-path, pin
+    /// the links and exit.
+    #[arg(
+        long = "trace",
+        conflicts_with_all = ["interfaces", "dump", "load_only", "detach", "status", "run", "prog"]
+    )]
+    trace: bool,
     /// The entry program to attach; <prog>_<N> goes into slot N of the prog array.
     #[arg(long = "prog", value_name = "NAME", default_value = DEFAULT_PROG)]
     prog: String,
     /// XDP attach mode.
     #[arg(long = "mode", value_enum, default_value = "skb")]
     mode: Mode,
-    /// The bpffs directory where maps are pinned by name.
-    #[arg(long = "pin-path", value_name = "DIR", default_value = DEFAULT_PIN_ROOT)]
-    pin_path: PathBuf,
+    /// The bpffs directory where maps are pinned by name [default: /sys/fs/bpf]. With
+    /// -trace: pin the links there too and exit, leaving the programs attached.
+    #[arg(long = "pin-path", value_name = "DIR")]
+    pin_path: Option<PathBuf>,
     /// Replace a program on the interface that is not this one.
     #[arg(long = "force")]
     force: bool,
@@ -127,6 +139,15 @@ struct Args {
     out: Option<PathBuf>,
 }
 
+impl Args {
+    /// -pin-path, or the default pin root.
+    fn pin_root(&self) -> &Path {
+        self.pin_path
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_PIN_ROOT))
+    }
+}
+
 fn main() -> ExitCode {
     sys::process::default_sigpipe();
     let args: Args = match loader::cli::parse_args() {
@@ -135,6 +156,9 @@ fn main() -> ExitCode {
     };
     if let Some(code) = dispatch_test_run(&args) {
         return code;
+    }
+    if args.trace {
+        return trace_main(&args);
     }
     match run(&args, &mut |line| println!("{line}")) {
         Ok(()) => {
@@ -168,7 +192,7 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
     }
     if args.status {
         let interfaces = preflight::interfaces_of(&args.interfaces)?;
-        let report = status::status_report(&interfaces, &args.pin_path)?;
+        let report = status::status_report(&interfaces, args.pin_root())?;
         if args.json {
             println!("{}", status::status_json(&report));
         } else {
@@ -186,7 +210,7 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
             &args.prog,
             force,
             keep_maps,
-            &args.pin_path,
+            args.pin_root(),
             say,
         );
     }
@@ -207,7 +231,7 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
         let request = LoadOnly {
             file,
             entry: &args.prog,
-            pin_root: &args.pin_path,
+            pin_root: args.pin_root(),
         };
         return load::flow::load_only(&object, &request, say);
     }
@@ -222,12 +246,41 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
         entry: &args.prog,
         interfaces: &args.interfaces,
         mode: ModeRequest::from(args.mode),
-        pin_root: &args.pin_path,
+        pin_root: args.pin_root(),
         force: args.force,
         link: args.link,
         strict: args.strict,
     };
     attach::flow::attach_object(&object, &request, say)
+}
+
+/// `-trace`: attaches the object's tracing programs and maps the outcome to an exit code.
+fn trace_main(args: &Args) -> ExitCode {
+    let result = (|| {
+        if !load::may_load_bpf() {
+            return Err(TraceError::Load(LoadError::NotPrivileged));
+        }
+        let file = object_file(args)?;
+        let object = load::read_object(file)?;
+        let request = TraceRequest {
+            file,
+            pin_root: args.pin_root(),
+            pin_links: args.pin_path.is_some(),
+        };
+        trace::flow::trace_object(&object, &request, &mut |line| println!("{line}"))
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xdploader: {error}");
+            if let Some((program, log)) = error.verifier_log() {
+                for line in loader::explain::verifier_log(program, log) {
+                    eprintln!("{line}");
+                }
+            }
+            ExitCode::from(error.exit_kind() as u8)
+        }
+    }
 }
 
 /// `-run` and the flags that go with it: the exit code when any of them is given.
@@ -291,7 +344,7 @@ fn test_run(args: &Args) -> Result<(), RunError> {
         repeat: args.repeat,
         out: args.out.as_deref(),
         json: args.json,
-        pin_root: &args.pin_path,
+        pin_root: args.pin_root(),
     };
     run::flow::run_capture(&request, &mut |line| match line {
         RunLine::Report(line) => println!("{line}"),

@@ -5,11 +5,11 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use elf::Object;
+use elf::{Object, ProgramSpec};
 use sys::ProgFd;
 
 use crate::error::LoadError;
-use crate::load::maps::{btf_and_maps, object_name};
+use crate::load::maps::{btf_and_maps, object_name, LiveMap};
 use crate::load::pins::{pin_name, pin_object, prepare_pin_root, unpin};
 use crate::load::programs::{check_linkable, load_program};
 use crate::load::tail_calls::{fill_program_slots, set_tail_call, tail_call_plan};
@@ -36,70 +36,104 @@ pub fn load_only(
     request: &LoadOnly<'_>,
     say: &mut dyn FnMut(String),
 ) -> Result<(), LoadError> {
+    check_object(object, request.entry)?;
+    let created = prepare_pin_root(request.pin_root)?;
+    created.remove_if_failed((|| {
+        let loaded = load_all(object, request, say)?;
+        pin_all(&loaded, request.pin_root, say)?;
+        for line in printk_note(object) {
+            say(line);
+        }
+        Ok(())
+    })())
+}
+
+/// The checks before any kernel work: an entry program named with -prog exists, every
+/// program links, and the entry's tail-call slots fit its prog array.
+pub fn check_object(object: &Object, entry: &str) -> Result<(), LoadError> {
     // Any object can be verified without naming an entry program, but one named with
     // -prog must exist (its tail calls are wired by its name).
-    if request.entry != DEFAULT_PROG && object.program(request.entry).is_none() {
+    if entry != DEFAULT_PROG && object.program(entry).is_none() {
         return Err(LoadError::NoSuchProgram {
-            name: request.entry.to_string(),
+            name: entry.to_string(),
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         });
     }
     check_linkable(object, &object.programs)?;
     // A tail-call slot beyond the prog array is known before any verifier run.
-    if let Some(entry) = object.program(request.entry) {
+    if let Some(entry) = object.program(entry) {
         tail_call_plan(object, entry)?;
     }
-    let created = prepare_pin_root(request.pin_root)?;
-    created.remove_if_failed(load_only_prepared(object, request, say))
+    Ok(())
 }
 
-fn load_only_prepared(
-    object: &Object,
+/// Every map and program of an object in the kernel, tail calls wired; nothing pinned
+/// yet. Dropping it closes the descriptors (what nothing else holds goes away).
+pub struct Loaded<'o> {
+    pub maps: Vec<LiveMap>,
+    /// In the object's order.
+    pub programs: Vec<(&'o ProgramSpec, ProgFd)>,
+}
+
+/// Creates (or reuses from their pins) the maps, loads every program and fills the
+/// prog arrays' slots: `-load-only` without the pins.
+pub fn load_all<'o>(
+    object: &'o Object,
     request: &LoadOnly<'_>,
     say: &mut dyn FnMut(String),
-) -> Result<(), LoadError> {
+) -> Result<Loaded<'o>, LoadError> {
     let (btf, maps) = btf_and_maps(object, &object_name(request.file), request.pin_root, say)?;
-    let mut pinned: Vec<PathBuf> = Vec::new();
-    let result = (|| {
-        timings::phase("programs");
-        let mut programs = Vec::with_capacity(object.programs.len());
-        for program in &object.programs {
-            let fd = load_program(object, program, &maps, btf.as_ref())?;
-            programs.push((program, fd));
-        }
-        timings::phase("tail calls");
-        let loaded: Vec<(&str, &ProgFd)> = programs
-            .iter()
-            .map(|(program, fd)| (program.name.as_str(), fd))
-            .collect();
-        for (map, slot, name) in fill_program_slots(&maps, &loaded)? {
-            say(format!("Inserted program {name} into slot {slot} of {map}"));
-        }
-        if let Some((index, slots)) = object
-            .program(request.entry)
-            .map(|entry| tail_call_plan(object, entry))
-            .transpose()?
-            .flatten()
-        {
-            let prog_array = &maps[index];
-            for (slot, program) in slots {
-                if let Some((_, fd)) = programs
-                    .iter()
-                    .find(|(loaded, _)| loaded.name == program.name)
-                {
-                    set_tail_call(prog_array, slot, fd, &program.name)?;
-                    say(format!(
-                        "Inserted program {} into slot {slot} of {}",
-                        program.name, prog_array.kernel_name
-                    ));
-                }
+    timings::phase("programs");
+    let mut programs = Vec::with_capacity(object.programs.len());
+    for program in &object.programs {
+        let fd = load_program(object, program, &maps, btf.as_ref())?;
+        programs.push((program, fd));
+    }
+    timings::phase("tail calls");
+    let loaded: Vec<(&str, &ProgFd)> = programs
+        .iter()
+        .map(|(program, fd)| (program.name.as_str(), fd))
+        .collect();
+    for (map, slot, name) in fill_program_slots(&maps, &loaded)? {
+        say(format!("Inserted program {name} into slot {slot} of {map}"));
+    }
+    if let Some((index, slots)) = object
+        .program(request.entry)
+        .map(|entry| tail_call_plan(object, entry))
+        .transpose()?
+        .flatten()
+    {
+        let prog_array = &maps[index];
+        for (slot, program) in slots {
+            if let Some((_, fd)) = programs
+                .iter()
+                .find(|(loaded, _)| loaded.name == program.name)
+            {
+                set_tail_call(prog_array, slot, fd, &program.name)?;
+                say(format!(
+                    "Inserted program {} into slot {slot} of {}",
+                    program.name, prog_array.kernel_name
+                ));
             }
         }
-        timings::phase("pin");
-        for map in &maps {
+    }
+    Ok(Loaded { maps, programs })
+}
+
+/// Pins every map (those not reused from a pin) and every program under `pin_root`, as
+/// `-load-only` does, and returns the pins made. On failure, removes them again.
+pub fn pin_all(
+    loaded: &Loaded<'_>,
+    pin_root: &Path,
+    say: &mut dyn FnMut(String),
+) -> Result<Vec<PathBuf>, LoadError> {
+    timings::phase("pin");
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for map in &loaded.maps {
             let path = match &map.pin {
                 Some(path) => path.clone(),
-                None => request.pin_root.join(pin_name(&map.kernel_name)),
+                None => pin_root.join(pin_name(&map.kernel_name)),
             };
             if !map.reused {
                 pin_object(map.fd.as_fd(), &path, &map.kernel_name)?;
@@ -114,8 +148,8 @@ fn load_only_prepared(
                 path.display()
             ));
         }
-        for (program, fd) in &programs {
-            let path = request.pin_root.join(&program.name);
+        for (program, fd) in &loaded.programs {
+            let path = pin_root.join(&program.name);
             pin_object(fd.as_fd(), &path, &program.name)?;
             pinned.push(path.clone());
             let id = sys::prog::prog_info(fd.as_fd())
@@ -127,13 +161,13 @@ fn load_only_prepared(
                 path.display()
             ));
         }
-        for line in printk_note(object) {
-            say(line);
-        }
         Ok(())
     })();
-    if result.is_err() {
-        unpin(&pinned);
+    match result {
+        Ok(()) => Ok(pinned),
+        Err(error) => {
+            unpin(&pinned);
+            Err(error)
+        }
     }
-    result
 }

@@ -18,8 +18,9 @@ use crate::error::LoadError;
 use crate::load::maps::LiveMap;
 use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
 
-/// The kernel's program type, attach type and flags for a parsed program type.
-fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadError> {
+/// The kernel's program type, attach type and flags for a parsed program type (also what
+/// `-trace` decides by: `trace::plan`).
+pub fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), LoadError> {
     match program.program_type {
         ProgramType::Xdp { attach, frags } => {
             let expected_attach_type = match attach {

@@ -22,6 +22,7 @@ const DOCS: &[&str] = &[
     "docs/how-it-works.md",
     "docs/operations.md",
     "docs/real-world-objects.md",
+    "docs/tracing.md",
     "docs/troubleshooting.md",
     "docs/walkthrough.md",
 ];

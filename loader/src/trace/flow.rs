@@ -1,0 +1,131 @@
+//! `-trace`: an object loaded and pinned as `-load-only` loads it, then each tracing
+//! program attached by its section name (as libbpf's auto-attach does). Without
+//! `-pin-path` the links are held until SIGINT or SIGTERM, then closed (detaching the
+//! programs) and the pins removed; with it, the links are pinned beside the maps and
+//! programs and stay when xdploader exits.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use elf::{Object, TraceTarget};
+use sys::signal::StopSignals;
+
+use crate::load::flow::{check_object, load_all, pin_all, LoadOnly};
+use crate::load::pins::{prepare_pin_root, unpin};
+use crate::load::tracefs::{printk_note, TRACEFS_ROOT};
+use crate::trace::error::TraceError;
+use crate::trace::links::{attach, pin_links, TraceLink};
+use crate::trace::plan::{plan_object, Plan};
+use crate::vocab::DEFAULT_PROG;
+
+/// What `-trace` loads and where it pins.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceRequest<'a> {
+    pub file: &'a Path,
+    pub pin_root: &'a Path,
+    /// `-pin-path` was given: pin the links there and return at once, leaving the
+    /// programs attached.
+    pub pin_links: bool,
+}
+
+/// `-trace`; each step told to `say`. A failure at any step detaches what was attached
+/// and removes the pins made.
+pub fn trace_object(
+    object: &Object,
+    request: &TraceRequest<'_>,
+    say: &mut dyn FnMut(String),
+) -> Result<(), TraceError> {
+    // Everything that can be known from the object alone, before the kernel.
+    check_object(object, DEFAULT_PROG)?;
+    let plans = plan_object(object, request.file)?;
+    // From here until the end Ctrl-C is a request to detach, not a kill that would
+    // leave the pins behind.
+    let signals = match request.pin_links {
+        true => None,
+        false => Some(StopSignals::new().map_err(TraceError::Signals)?),
+    };
+    let needs_tracefs = plans
+        .iter()
+        .any(|(_, plan)| matches!(plan, Plan::PerfEvent(TraceTarget::Tracepoint { .. })));
+    if needs_tracefs && crate::trace::tracepoint::ensure_tracefs()? {
+        say(format!(
+            "Mounted tracefs at {TRACEFS_ROOT} (it was not mounted)"
+        ));
+    }
+    let created = prepare_pin_root(request.pin_root)?;
+    let load = LoadOnly {
+        file: request.file,
+        entry: DEFAULT_PROG,
+        pin_root: request.pin_root,
+    };
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        let loaded = load_all(object, &load, say)?;
+        // Attached first, pinned after: a target that is missing leaves no pin behind.
+        let mut links: Vec<TraceLink> = Vec::new();
+        let mut lines = Vec::new();
+        for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
+            match (attach(program, fd, plan)?, plan) {
+                (Some(link), _) => {
+                    lines.push(link.line());
+                    links.push(link);
+                }
+                (None, Plan::NotAttached(why)) => lines.push(format!(
+                    "Program {} ({}) is not attached: {why}",
+                    program.name,
+                    program.program_type.name()
+                )),
+                (None, _) => {}
+            }
+        }
+        pinned = pin_all(&loaded, request.pin_root, say)?;
+        for line in lines {
+            say(line);
+        }
+        for line in printk_note(object) {
+            say(line);
+        }
+        match &signals {
+            None => {
+                let link_pins = pin_links(&links, request.pin_root)?;
+                for (link, path) in links.iter().zip(&link_pins) {
+                    say(format!(
+                        "Link {} (id {}) pinned at {}",
+                        link.program,
+                        link.id,
+                        path.display()
+                    ));
+                }
+                say(format!(
+                    "The programs stay attached after xdploader exits; to detach them, remove the link pins: `rm {}`",
+                    request.pin_root.join("link_*").display()
+                ));
+                Ok(true)
+            }
+            Some(signals) => {
+                say("Tracing; press Ctrl-C to detach".to_string());
+                signals.wait(Duration::MAX).map_err(TraceError::Signals)?;
+                let count = links.len();
+                drop(links);
+                say(format!(
+                    "Detached {count} program{}; removed the pins this run made",
+                    if count == 1 { "" } else { "s" }
+                ));
+                Ok(false)
+            }
+        }
+    })();
+    match result {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            unpin(&pinned);
+            created.remove_if_empty();
+            Ok(())
+        }
+        Err(error) => {
+            unpin(&pinned);
+            created.remove_if_empty();
+            Err(error)
+        }
+    }
+}
