@@ -5,6 +5,7 @@
 //! Only little-endian BTF is accepted, matching the little-endian objects
 //! `elf` accepts. Type ids start at 1; id 0 is `void`.
 
+pub mod core;
 pub mod ext;
 mod fixup;
 mod sanitize;

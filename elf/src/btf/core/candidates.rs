@@ -1,0 +1,116 @@
+//! Candidate target types for a local type: same kind (enum and enum64 mix) and same
+//! essential name, as libbpf's `bpf_core_add_cands`. The caller searches vmlinux
+//! first and module BTF only when vmlinux has no candidate (`bpf_core_find_cands`).
+
+use std::collections::HashMap;
+
+use super::CoreFailure;
+use crate::btf::{Btf, BtfKind, BtfType};
+
+/// The name without its flavour: `task_struct___old` -> `task_struct`. The flavour is
+/// what follows the last `___` that has a non-underscore on each side, so a local
+/// struct can stand for one of several shapes of the same kernel type.
+pub fn essential_name(name: &str) -> &str {
+    let bytes = name.as_bytes();
+    let Some(last) = bytes.len().checked_sub(5) else {
+        return name;
+    };
+    for i in (0..=last).rev() {
+        if bytes[i] != b'_' && &bytes[i + 1..i + 4] == b"___" && bytes[i + 4] != b'_' {
+            return name.get(..i + 1).unwrap_or(name);
+        }
+    }
+    name
+}
+
+/// Whether two types are of kinds CO-RE may match: the same kind, or any two enums.
+pub(crate) fn kinds_compatible(a: &BtfType, b: &BtfType) -> bool {
+    let any_enum = |ty: &BtfType| matches!(ty.kind, BtfKind::Enum { .. } | BtfKind::Enum64 { .. });
+    std::mem::discriminant(&a.kind) == std::mem::discriminant(&b.kind)
+        || (any_enum(a) && any_enum(b))
+}
+
+/// The local type of a relocation and its essential name; anonymous types have none.
+fn local_root(local: &Btf, local_id: u32) -> Result<(&BtfType, &str), CoreFailure> {
+    let ty = local
+        .get(local_id)
+        .ok_or(CoreFailure::BadTypeId(local_id))?;
+    let name = essential_name(local.string(ty.name_off)?);
+    if name.is_empty() {
+        return Err(CoreFailure::AnonymousType);
+    }
+    Ok((ty, name))
+}
+
+/// The ids from `first_id` on in `target` that are candidates for `local_id` of `local`,
+/// in id order. `first_id` is 1 for vmlinux and the first module id for split BTF (the
+/// base's types are searched as vmlinux).
+pub fn find_candidates(
+    local: &Btf,
+    local_id: u32,
+    target: &Btf,
+    first_id: u32,
+) -> Result<Vec<u32>, CoreFailure> {
+    let (local_ty, name) = local_root(local, local_id)?;
+    Ok(target
+        .types()
+        .skip(first_id.saturating_sub(1) as usize)
+        .filter(|(_, ty)| kinds_compatible(ty, local_ty))
+        .filter(|(_, ty)| {
+            target
+                .string(ty.name_off)
+                .is_ok_and(|found| !found.is_empty() && essential_name(found) == name)
+        })
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Every named type of a target BTF by essential name, built once per load so that an
+/// object with many relocations scans the kernel's 100,000-odd types once, not once
+/// per root type.
+#[derive(Debug)]
+pub struct CandidateIndex<'a> {
+    btf: &'a Btf,
+    by_name: HashMap<&'a str, Vec<u32>>,
+}
+
+impl<'a> CandidateIndex<'a> {
+    /// Indexes the types of `btf` from `first_id` on.
+    pub fn new(btf: &'a Btf, first_id: u32) -> CandidateIndex<'a> {
+        let mut by_name: HashMap<&'a str, Vec<u32>> = HashMap::new();
+        for (id, ty) in btf.types().skip(first_id.saturating_sub(1) as usize) {
+            if ty.name_off == 0 {
+                continue;
+            }
+            if let Ok(name) = btf.string(ty.name_off) {
+                if !name.is_empty() {
+                    by_name.entry(essential_name(name)).or_default().push(id);
+                }
+            }
+        }
+        CandidateIndex { btf, by_name }
+    }
+
+    pub fn btf(&self) -> &'a Btf {
+        self.btf
+    }
+
+    /// What [`find_candidates`] returns, from the index.
+    pub fn candidates(&self, local: &Btf, local_id: u32) -> Result<Vec<u32>, CoreFailure> {
+        let (local_ty, name) = local_root(local, local_id)?;
+        Ok(self
+            .by_name
+            .get(name)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|&id| {
+                        self.btf
+                            .get(id)
+                            .is_some_and(|ty| kinds_compatible(ty, local_ty))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
