@@ -351,22 +351,32 @@ impl Btf {
         Ok(btf)
     }
 
-    /// Every name offset inside the string table, every referenced id inside the type table.
+    /// Every name offset inside the string table, every referenced id inside the type
+    /// table. Names are only bounds-checked here: [`Btf::string`] checks UTF-8 when a
+    /// name is read, so parsing the kernel's BTF does not decode its 100,000-odd names.
     fn validate(&self) -> Result<(), BtfError> {
+        let strings = self.strings.len();
+        let name = |offset: u32| {
+            if offset == 0 || (offset as usize) < strings {
+                Ok(())
+            } else {
+                Err(BtfError::BadStringOffset { offset })
+            }
+        };
+        let count = self.types.len();
         for (index, ty) in self.types.iter().enumerate() {
             let type_id = index as u32 + 1;
-            self.string(ty.name_off)?;
-            for name_off in ty.kind.member_name_offsets() {
-                self.string(name_off)?;
-            }
-            for referenced in ty.kind.referenced_ids() {
-                if referenced as usize > self.types.len() {
-                    return Err(BtfError::BadTypeId {
+            name(ty.name_off)?;
+            ty.kind.check_each(name, |referenced| {
+                if referenced as usize > count {
+                    Err(BtfError::BadTypeId {
                         type_id: referenced,
                         referenced_by: type_id,
-                    });
+                    })
+                } else {
+                    Ok(())
                 }
-            }
+            })?;
         }
         Ok(())
     }
@@ -494,6 +504,13 @@ impl Btf {
         };
         let text = rest.split(|&b| b == 0).next().unwrap_or(rest);
         std::str::from_utf8(text).map_err(|_| BtfError::BadStringOffset { offset })
+    }
+
+    /// The bytes of the NUL-terminated string at `offset`, unchecked for UTF-8: for
+    /// scanning every name of the kernel's BTF quickly. `None` past the table.
+    pub(crate) fn string_bytes(&self, offset: u32) -> Option<&[u8]> {
+        let rest = self.strings.get(usize::try_from(offset).ok()?..)?;
+        rest.split(|&b| b == 0).next()
     }
 
     /// The name of type `type_id` (empty for anonymous types and `void`).

@@ -328,7 +328,7 @@ fn poison_reason(local: &Btf, spec: &Spec, candidates: &[Candidate<'_>]) -> Stri
         .iter()
         .skip(usize::from(spec.kind.is_field()))
         .map(|acc| match &acc.name {
-            Some(name) => name.clone(),
+            Some(name) => super::essential_name(name).to_string(),
             None => format!("[{}]", acc.index),
         })
         .collect();
@@ -343,8 +343,8 @@ fn poison_reason(local: &Btf, spec: &Spec, candidates: &[Candidate<'_>]) -> Stri
 }
 
 /// Resolves relocation `kind` of `type_id` with `access` (a `.BTF.ext` record) of the
-/// object's BTF `local` against `candidates` (from [`super::find_candidates`] or a
-/// [`super::CandidateIndex`]: none is fine for TYPE_ID_LOCAL).
+/// object's BTF `local` against `candidates` (from [`super::find_candidates`]; none is
+/// fine for TYPE_ID_LOCAL).
 pub fn resolve(
     local: &Btf,
     type_id: u32,

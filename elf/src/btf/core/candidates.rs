@@ -2,8 +2,6 @@
 //! essential name, as libbpf's `bpf_core_add_cands`. The caller searches vmlinux
 //! first and module BTF only when vmlinux has no candidate (`bpf_core_find_cands`).
 
-use std::collections::HashMap;
-
 use super::CoreFailure;
 use crate::btf::{Btf, BtfKind, BtfType};
 
@@ -11,16 +9,20 @@ use crate::btf::{Btf, BtfKind, BtfType};
 /// what follows the last `___` that has a non-underscore on each side, so a local
 /// struct can stand for one of several shapes of the same kernel type.
 pub fn essential_name(name: &str) -> &str {
-    let bytes = name.as_bytes();
+    name.get(..essential_len(name.as_bytes())).unwrap_or(name)
+}
+
+/// The length of [`essential_name`], on bytes.
+fn essential_len(bytes: &[u8]) -> usize {
     let Some(last) = bytes.len().checked_sub(5) else {
-        return name;
+        return bytes.len();
     };
     for i in (0..=last).rev() {
         if bytes[i] != b'_' && &bytes[i + 1..i + 4] == b"___" && bytes[i + 4] != b'_' {
-            return name.get(..i + 1).unwrap_or(name);
+            return i + 1;
         }
     }
-    name
+    bytes.len()
 }
 
 /// Whether two types are of kinds CO-RE may match: the same kind, or any two enums.
@@ -55,62 +57,14 @@ pub fn find_candidates(
     Ok(target
         .types()
         .skip(first_id.saturating_sub(1) as usize)
-        .filter(|(_, ty)| kinds_compatible(ty, local_ty))
+        .filter(|(_, ty)| ty.name_off != 0 && kinds_compatible(ty, local_ty))
         .filter(|(_, ty)| {
-            target
-                .string(ty.name_off)
-                .is_ok_and(|found| !found.is_empty() && essential_name(found) == name)
+            // Bytes, not `str`: this runs over every type of the kernel's BTF, and a
+            // prefix test first skips almost all of them.
+            target.string_bytes(ty.name_off).is_some_and(|found| {
+                found.starts_with(name.as_bytes()) && essential_len(found) == name.len()
+            })
         })
         .map(|(id, _)| id)
         .collect())
-}
-
-/// Every named type of a target BTF by essential name, built once per load so that an
-/// object with many relocations scans the kernel's 100,000-odd types once, not once
-/// per root type.
-#[derive(Debug)]
-pub struct CandidateIndex<'a> {
-    btf: &'a Btf,
-    by_name: HashMap<&'a str, Vec<u32>>,
-}
-
-impl<'a> CandidateIndex<'a> {
-    /// Indexes the types of `btf` from `first_id` on.
-    pub fn new(btf: &'a Btf, first_id: u32) -> CandidateIndex<'a> {
-        let mut by_name: HashMap<&'a str, Vec<u32>> = HashMap::new();
-        for (id, ty) in btf.types().skip(first_id.saturating_sub(1) as usize) {
-            if ty.name_off == 0 {
-                continue;
-            }
-            if let Ok(name) = btf.string(ty.name_off) {
-                if !name.is_empty() {
-                    by_name.entry(essential_name(name)).or_default().push(id);
-                }
-            }
-        }
-        CandidateIndex { btf, by_name }
-    }
-
-    pub fn btf(&self) -> &'a Btf {
-        self.btf
-    }
-
-    /// What [`find_candidates`] returns, from the index.
-    pub fn candidates(&self, local: &Btf, local_id: u32) -> Result<Vec<u32>, CoreFailure> {
-        let (local_ty, name) = local_root(local, local_id)?;
-        Ok(self
-            .by_name
-            .get(name)
-            .map(|ids| {
-                ids.iter()
-                    .copied()
-                    .filter(|&id| {
-                        self.btf
-                            .get(id)
-                            .is_some_and(|ty| kinds_compatible(ty, local_ty))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
 }

@@ -19,7 +19,7 @@ pub mod patch;
 pub mod spec;
 
 pub use calc::{resolve, Resolution, TargetMatch};
-pub use candidates::{essential_name, find_candidates, CandidateIndex};
+pub use candidates::{essential_name, find_candidates};
 pub use patch::{patch_insn, Patched, BPF_CORE_POISON};
 pub use spec::{parse_spec, Accessor, Spec};
 
