@@ -15,7 +15,7 @@ pub mod reloc;
 pub mod section;
 
 pub use crate::error::ParseError;
-pub use crate::link::{LinkError, LinkedProgram, PlacedFunction};
+pub use crate::link::{LinkError, LinkedCoreRelo, LinkedProgram, PlacedFunction};
 pub use crate::map::{DataKind, InitialSlot, MapOrigin, MapSpec, Pinning};
 pub use crate::object::{CodeSection, Function, Object, EM_BPF};
 pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};

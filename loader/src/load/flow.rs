@@ -9,6 +9,7 @@ use elf::Object;
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::core::CoreContext;
 use crate::load::maps::{btf_and_maps, object_name};
 use crate::load::pins::{pin_name, pin_object, prepare_pin_root, unpin};
 use crate::load::programs::{check_linkable, load_program};
@@ -44,18 +45,21 @@ pub fn load_only(
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         });
     }
-    check_linkable(object, &object.programs)?;
+    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE.
+    let core = CoreContext::default();
+    check_linkable(object, &object.programs, &core)?;
     // A tail-call slot beyond the prog array is known before any verifier run.
     if let Some(entry) = object.program(request.entry) {
         tail_call_plan(object, entry)?;
     }
     let created = prepare_pin_root(request.pin_root)?;
-    created.remove_if_failed(load_only_prepared(object, request, say))
+    created.remove_if_failed(load_only_prepared(object, request, &core, say))
 }
 
 fn load_only_prepared(
     object: &Object,
     request: &LoadOnly<'_>,
+    core: &CoreContext,
     say: &mut dyn FnMut(String),
 ) -> Result<(), LoadError> {
     let (btf, maps) = btf_and_maps(object, &object_name(request.file), request.pin_root, say)?;
@@ -64,7 +68,7 @@ fn load_only_prepared(
         timings::phase("programs");
         let mut programs = Vec::with_capacity(object.programs.len());
         for program in &object.programs {
-            let fd = load_program(object, program, &maps, btf.as_ref())?;
+            let fd = load_program(object, program, &maps, btf.as_ref(), core)?;
             programs.push((program, fd));
         }
         timings::phase("tail calls");

@@ -22,7 +22,7 @@ const FIXTURES: &[(&str, &[&str])] = &[
             "xdp_frags_cpu",
         ],
     ),
-    ("unsupported_core", &["core_prog"]),
+    ("core_relocs", &["core_values"]),
     ("unsupported_ksym", &["ksym_prog"]),
     ("unsupported_kconfig", &["kconfig_prog"]),
     ("other_type", &["xdp_next", "tc_prog", "sock_prog"]),
