@@ -301,30 +301,15 @@ fn capped<T>(items: &[T]) -> &[T] {
 impl BtfKind {
     /// Type ids this type refers to (0, `void`, included where it appears).
     pub fn referenced_ids(&self) -> Vec<u32> {
-        match self {
-            BtfKind::Int { .. }
-            | BtfKind::Fwd { .. }
-            | BtfKind::Float { .. }
-            | BtfKind::Enum { .. }
-            | BtfKind::Enum64 { .. } => Vec::new(),
-            BtfKind::Ptr { target }
-            | BtfKind::Typedef { target }
-            | BtfKind::Volatile { target }
-            | BtfKind::Const { target }
-            | BtfKind::Restrict { target }
-            | BtfKind::Var { target, .. }
-            | BtfKind::DeclTag { target, .. }
-            | BtfKind::TypeTag { target } => vec![*target],
-            BtfKind::Func { proto, .. } => vec![*proto],
-            BtfKind::Array { elem, index, .. } => vec![*elem, *index],
-            BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
-                members.iter().map(|member| member.type_id).collect()
-            }
-            BtfKind::FuncProto { ret, params } => std::iter::once(*ret)
-                .chain(params.iter().map(|(_, type_id)| *type_id))
-                .collect(),
-            BtfKind::Datasec { vars, .. } => vars.iter().map(|var| var.type_id).collect(),
-        }
+        let mut ids = Vec::new();
+        let _ = self.check_each(
+            |_| Ok(()),
+            |id| {
+                ids.push(id);
+                Ok(())
+            },
+        );
+        ids
     }
 
     /// Checks each member, enumerator and parameter name offset with `name` and each
@@ -368,15 +353,15 @@ impl BtfKind {
 
     /// String offsets used by members, enumerators and parameters.
     pub fn member_name_offsets(&self) -> Vec<u32> {
-        match self {
-            BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
-                members.iter().map(|member| member.name_off).collect()
-            }
-            BtfKind::Enum { values, .. } => values.iter().map(|(name, _)| *name).collect(),
-            BtfKind::Enum64 { values, .. } => values.iter().map(|(name, _)| *name).collect(),
-            BtfKind::FuncProto { params, .. } => params.iter().map(|(name, _)| *name).collect(),
-            _ => Vec::new(),
-        }
+        let mut names = Vec::new();
+        let _ = self.check_each(
+            |name| {
+                names.push(name);
+                Ok(())
+            },
+            |_| Ok(()),
+        );
+        names
     }
 
     /// The kind's name as `bpftool btf dump` prints it.

@@ -347,6 +347,18 @@ fn a_missing_vmlinux_is_one_sentence_before_anything_is_created() {
     for needle in ["core_values", "vmlinux", "CONFIG_DEBUG_INFO_BTF"] {
         assert!(text.contains(needle), "{needle} in: {text}");
     }
+    // -dump shows the object's own values instead, and says why.
+    let (unavailable, programs) = loader::load::core::dump_core(&core, &object);
+    assert!(
+        unavailable
+            .as_deref()
+            .is_some_and(|why| why.contains("vmlinux")),
+        "{unavailable:?}"
+    );
+    assert_eq!(
+        programs.iter().map(|(_, lines)| lines.len()).sum::<usize>(),
+        28
+    );
     // An object without CO-RE never asks for it.
     let plain = parse("global_data");
     check_linkable(&plain, &plain.programs, &core).expect("no kernel BTF needed");
@@ -478,4 +490,60 @@ fn dump_lists_each_relocation_with_its_result() {
         lines.iter().any(|line| line.contains("field_byte_offset struct sk_buff___local.no_such_field (0:1) -> poisoned: vmlinux's struct sk_buff has no field no_such_field")),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_subprogram_relocation_is_rebased_into_each_caller() {
+    let bytes = std::fs::read(fixture("core_subprog")).expect("fixture");
+    let object = elf::Object::parse(&bytes).expect("parses");
+    for name in ["core_first", "core_second"] {
+        let program = object.program(name).expect("program");
+        let linked = object.link(program).expect("links");
+        let sub = linked
+            .functions
+            .iter()
+            .find(|function| function.name == "len_offset")
+            .expect("len_offset appended");
+        assert_eq!(
+            linked.core_relos.len(),
+            1,
+            "{name}: {:?}",
+            linked.core_relos
+        );
+        let relo = &linked.core_relos[0];
+        assert_eq!(relo.section, ".text");
+        assert_eq!(relo.function, "len_offset");
+        assert_eq!(
+            relo.insn_index,
+            sub.placed_at + relo.record.insn_off as usize / 8
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn subprogram_relocations_load_as_bpftools() {
+    let _lock = kernel_lock();
+    let file = fixture("core_subprog");
+    let ours = PinDir::new("core_sub_ours");
+    let output = load_only_file(path_str(&file), &ours);
+    assert!(output.status.success(), "{}", describe(&output));
+    let theirs = PinDir::new("core_sub_bpftool");
+    run_ok(
+        "bpftool",
+        &["prog", "loadall", path_str(&file), theirs.as_str()],
+    );
+    let frame = frame_64();
+    for program in ["core_first", "core_second"] {
+        assert_eq!(
+            xlated(&ours.join(program)),
+            xlated(&theirs.join(program)),
+            "{program}"
+        );
+        assert_eq!(
+            run_ok_retval(&ours.join(program), &frame),
+            XDP_PASS,
+            "{program}"
+        );
+    }
 }

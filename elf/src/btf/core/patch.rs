@@ -9,20 +9,12 @@
 //! `bpf_core_field_exists`) and reports `invalid func unknown#195896080` when it can.
 
 use super::{CoreFailure, Resolution};
-use crate::insn::{Insn, CALL, LD_IMM64};
+use crate::insn::{
+    Insn, BPF_ALU, BPF_ALU64, BPF_LD, BPF_LDX, BPF_ST, BPF_STX, BPF_X, CALL, LD_IMM64, SIZE_MASK,
+};
 
 /// libbpf's `BPF_CORE_POISON` helper number: 0xbad2310, "bad relo".
 pub const BPF_CORE_POISON: i32 = 0x0bad_2310;
-
-// Instruction classes, sizes and sources from include/uapi/linux/bpf_common.h.
-const CLASS_LD: u8 = 0x00;
-const CLASS_LDX: u8 = 0x01;
-const CLASS_ST: u8 = 0x02;
-const CLASS_STX: u8 = 0x03;
-const CLASS_ALU: u8 = 0x04;
-const CLASS_ALU64: u8 = 0x07;
-const SOURCE_X: u8 = 0x08;
-const SIZE_MASK: u8 = 0x18;
 
 /// What happened to the instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +86,9 @@ pub fn patch_insn(
             "instruction {index} ({what}) holds {found}, not the compiler's value {orig}"
         ))
     };
-    match insn.code & 0x07 {
-        CLASS_ALU | CLASS_ALU64 => {
-            if insn.code & SOURCE_X != 0 {
+    match insn.class() {
+        BPF_ALU | BPF_ALU64 => {
+            if insn.code & BPF_X != 0 {
                 return Err(bad(format!(
                     "instruction {index} is an ALU instruction with a register operand, which has no immediate to patch"
                 )));
@@ -107,7 +99,7 @@ pub fn patch_insn(
             // The immediate is 32 bits: libbpf truncates as well.
             insns[index].imm = new as i32;
         }
-        CLASS_LDX | CLASS_ST | CLASS_STX => {
+        BPF_LDX | BPF_ST | BPF_STX => {
             if resolution.validate && i64::from(insn.off) as u64 != orig {
                 return Err(unexpected("load/store offset", i64::from(insn.off)));
             }
@@ -141,7 +133,7 @@ pub fn patch_insn(
             }
             insns[index] = patched;
         }
-        CLASS_LD => {
+        BPF_LD => {
             let second = insns.get(index + 1).copied();
             let well_formed = insn.code == LD_IMM64
                 && insn.src_reg() == 0
