@@ -44,6 +44,44 @@ fn local_root(local: &Btf, local_id: u32) -> Result<(&BtfType, &str), CoreFailur
     Ok((ty, name))
 }
 
+/// [`find_candidates`] for several local types in one pass over `target`: the kernel's
+/// table is 6 MB of types, so one scan for all the root types of an object costs what
+/// one scan for a single type does. The results are in the order of `local_ids`.
+pub fn find_candidates_many(
+    local: &Btf,
+    local_ids: &[u32],
+    target: &Btf,
+    first_id: u32,
+) -> Vec<Result<Vec<u32>, CoreFailure>> {
+    let roots: Vec<Result<(&BtfType, &str), CoreFailure>> =
+        local_ids.iter().map(|&id| local_root(local, id)).collect();
+    let mut found: Vec<Vec<u32>> = vec![Vec::new(); local_ids.len()];
+    for (id, ty) in target.types().skip(first_id.saturating_sub(1) as usize) {
+        if ty.name_off == 0 {
+            continue;
+        }
+        let Some(name) = target.string_bytes(ty.name_off) else {
+            continue;
+        };
+        for (index, root) in roots.iter().enumerate() {
+            let Ok((local_ty, want)) = root else {
+                continue;
+            };
+            if name.starts_with(want.as_bytes())
+                && essential_len(name) == want.len()
+                && kinds_compatible(ty, local_ty)
+            {
+                found[index].push(id);
+            }
+        }
+    }
+    roots
+        .into_iter()
+        .zip(found)
+        .map(|(root, ids)| root.map(|_| ids))
+        .collect()
+}
+
 /// The ids from `first_id` on in `target` that are candidates for `local_id` of `local`,
 /// in id order. `first_id` is 1 for vmlinux and the first module id for split BTF (the
 /// base's types are searched as vmlinux).

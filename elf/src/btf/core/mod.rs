@@ -19,7 +19,7 @@ pub mod patch;
 pub mod spec;
 
 pub use calc::{resolve, Resolution, TargetMatch};
-pub use candidates::{essential_name, find_candidates};
+pub use candidates::{essential_name, find_candidates, find_candidates_many};
 pub use patch::{patch_insn, Patched, BPF_CORE_POISON};
 pub use spec::{parse_spec, Accessor, Spec};
 

@@ -226,6 +226,14 @@ fn candidates_share_kind_and_essential_name() {
         find_candidates(&local.btf, e, &target.btf, 1).expect("enum"),
         vec![e64]
     );
+    assert_eq!(
+        find_candidates_many(&local.btf, &[want, e, 999], &target.btf, 1),
+        vec![
+            Ok(vec![s1, s2]),
+            Ok(vec![e64]),
+            Err(CoreFailure::BadTypeId(999))
+        ]
+    );
     let anon = local.strukt("", 4, &[]);
     assert_eq!(
         find_candidates(&local.btf, anon, &target.btf, 1),
