@@ -247,7 +247,16 @@ impl fmt::Display for LoadError {
                 "program {program} in section `{section}` is a {kind} program; only XDP programs attach to an interface or run with -run: verify and pin it with -load-only"
             ),
             LoadError::Unsupported(error) => error.fmt(f),
-            LoadError::CoRe(error) => write!(f, "{error}; the object does not fit its own BTF: rebuild it"),
+            LoadError::CoRe(error) => match error.failure {
+                elf::btf::core::CoreFailure::Ambiguous { .. } => write!(
+                    f,
+                    "{error}; give the local type a flavour (`name___suffix`) and fields that fit only one of the kernel's types"
+                ),
+                _ => write!(
+                    f,
+                    "{error}; the record does not fit the object's own BTF or code: rebuild the object"
+                ),
+            },
             LoadError::KernelBtf { program, reason } => write!(
                 f,
                 "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"

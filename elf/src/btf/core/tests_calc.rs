@@ -249,3 +249,31 @@ fn bad_records_are_errors() {
         Err(CoreFailure::AnonymousType)
     );
 }
+
+#[test]
+fn load_sizes_change_only_for_unsigned_ints_and_pointers() {
+    let mut l = B::new();
+    let u32_ = l.int("u32", 4, false);
+    let lid = l.strukt("sized", 8, &[("n", u32_, 0)]);
+    let target = |signed: bool| {
+        let mut t = B::new();
+        let wide = t.int("u64", 8, signed);
+        let tid = t.strukt("sized", 16, &[("n", wide, 64)]);
+        (t, tid)
+    };
+    let (unsigned, uid) = target(false);
+    let c = cands(&unsigned.btf, &[uid]);
+    let r = resolve(&l.btf, lid, "0:0", kind(CoreKind::FieldByteOffset), &c).expect("n");
+    assert_eq!((r.new_value, r.orig_size, r.new_size), (8, 4, 8));
+    assert!(
+        !r.fail_memsz_adjust,
+        "a wider unsigned field may be read wider"
+    );
+    let (signed, sid) = target(true);
+    let c = cands(&signed.btf, &[sid]);
+    let r = resolve(&l.btf, lid, "0:0", kind(CoreKind::FieldByteOffset), &c).expect("n");
+    assert!(
+        r.fail_memsz_adjust,
+        "a signed field may not: the load is poisoned"
+    );
+}
