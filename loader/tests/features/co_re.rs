@@ -359,9 +359,13 @@ fn a_missing_vmlinux_is_one_sentence_before_anything_is_created() {
         programs.iter().map(|(_, lines)| lines.len()).sum::<usize>(),
         28
     );
-    // An object without CO-RE never asks for it.
-    let plain = parse("global_data");
-    check_linkable(&plain, &plain.programs, &core).expect("no kernel BTF needed");
+    // An object without CO-RE never asks for it, nor one whose only relocation is
+    // TYPE_ID_LOCAL (the object's own type id).
+    for name in ["global_data", "core_local_id"] {
+        let plain = parse(name);
+        check_linkable(&plain, &plain.programs, &core)
+            .unwrap_or_else(|error| panic!("{name} needs no kernel BTF: {error}"));
+    }
     let _ = std::fs::remove_dir_all(&empty);
 }
 
