@@ -103,7 +103,7 @@ impl BtfType {
                             offset: reader.u32("member offset")?,
                         })
                     })
-                    .collect::<Result<Vec<_>, BtfError>>()?;
+                    .collect_sized(vlen)?;
                 if kind_number == BTF_KIND_STRUCT {
                     BtfKind::Struct {
                         size: size_or_type,
@@ -120,7 +120,7 @@ impl BtfType {
                 size: size_or_type,
                 values: (0..vlen)
                     .map(|_| Ok((reader.u32("enum name")?, reader.u32("enum value")? as i32)))
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_FWD => BtfKind::Fwd {
                 is_union: kind_flag,
@@ -145,7 +145,7 @@ impl BtfType {
                 ret: size_or_type,
                 params: (0..vlen)
                     .map(|_| Ok((reader.u32("param name")?, reader.u32("param type")?)))
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_VAR => BtfKind::Var {
                 target: size_or_type,
@@ -161,7 +161,7 @@ impl BtfType {
                             size: reader.u32("datasec var size")?,
                         })
                     })
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_FLOAT => BtfKind::Float { size: size_or_type },
             BTF_KIND_DECL_TAG => BtfKind::DeclTag {
@@ -180,7 +180,7 @@ impl BtfType {
                         let hi = reader.u32("enum64 value")?;
                         Ok((name, u64::from(hi) << 32 | u64::from(lo)))
                     })
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             kind => {
                 return Err(BtfError::UnknownKind { type_id, kind });
@@ -287,6 +287,22 @@ impl BtfType {
                 }
             }
         }
+    }
+}
+
+/// Collecting records read one by one: `collect::<Result<Vec<_>, _>>` cannot know the
+/// length (its size hint is 0) and grows the vector by doubling; `vlen` is the length.
+trait CollectSized<T> {
+    fn collect_sized(self, vlen: u32) -> Result<Vec<T>, BtfError>;
+}
+
+impl<T, I: Iterator<Item = Result<T, BtfError>>> CollectSized<T> for I {
+    fn collect_sized(self, vlen: u32) -> Result<Vec<T>, BtfError> {
+        let mut items = Vec::with_capacity(vlen as usize);
+        for item in self {
+            items.push(item?);
+        }
+        Ok(items)
     }
 }
 
