@@ -8,24 +8,11 @@ use elf::btf::core::{find_candidates, patch_insn, resolve, Candidate, CoreKind, 
 use elf::btf::{Btf, BtfKind, BtfMember, BtfType};
 use elf::insn::Insn;
 
-/// xorshift64*: small, deterministic, good enough to spread the cases.
-struct Rng(u64);
+mod common;
+use common::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
+fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    items[rng.below(items.len() as u64) as usize]
 }
 
 const NAMES: &[&str] = &[
@@ -47,11 +34,11 @@ fn random_btf(rng: &mut Rng, count: u32) -> Btf {
     let mut btf = empty_btf();
     let id = |rng: &mut Rng| rng.below(u64::from(count) + 3) as u32;
     for _ in 0..count {
-        let name = btf.add_string(rng.pick(NAMES)).expect("name");
+        let name = btf.add_string(pick(rng, NAMES)).expect("name");
         let members = |rng: &mut Rng, btf: &mut Btf| -> Vec<BtfMember> {
             (0..rng.below(5))
                 .map(|_| BtfMember {
-                    name_off: btf.add_string(rng.pick(NAMES)).expect("member"),
+                    name_off: btf.add_string(pick(rng, NAMES)).expect("member"),
                     type_id: id(rng),
                     offset: (rng.below(8) as u32) << 24 | rng.below(256) as u32,
                 })
@@ -81,7 +68,7 @@ fn random_btf(rng: &mut Rng, count: u32) -> Btf {
                 values: (0..rng.below(4))
                     .map(|_| {
                         (
-                            btf.add_string(rng.pick(NAMES)).expect("e"),
+                            btf.add_string(pick(rng, NAMES)).expect("e"),
                             rng.next() as i32,
                         )
                     })
@@ -90,7 +77,7 @@ fn random_btf(rng: &mut Rng, count: u32) -> Btf {
             6 => BtfKind::Enum64 {
                 size: 8,
                 values: (0..rng.below(4))
-                    .map(|_| (btf.add_string(rng.pick(NAMES)).expect("e"), rng.next()))
+                    .map(|_| (btf.add_string(pick(rng, NAMES)).expect("e"), rng.next()))
                     .collect(),
             },
             7 => BtfKind::Typedef { target: id(rng) },
