@@ -17,12 +17,13 @@ fn essential_len(bytes: &[u8]) -> usize {
     let Some(last) = bytes.len().checked_sub(5) else {
         return bytes.len();
     };
-    for i in (0..=last).rev() {
-        if bytes[i] != b'_' && &bytes[i + 1..i + 4] == b"___" && bytes[i + 4] != b'_' {
-            return i + 1;
-        }
-    }
-    bytes.len()
+    // `X___Y` with X and Y not underscores, the last one in the name.
+    (0..=last)
+        .rev()
+        .find(|&i| {
+            matches!(bytes.get(i..i + 5), Some([x, b'_', b'_', b'_', y]) if *x != b'_' && *y != b'_')
+        })
+        .map_or(bytes.len(), |i| i + 1)
 }
 
 /// Whether two types are of kinds CO-RE may match: the same kind, or any two enums.

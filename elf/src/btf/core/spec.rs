@@ -199,7 +199,7 @@ pub fn parse_spec(
         return Ok(Spec::empty(type_id, kind));
     }
     let raw = parse_indexes(access)?;
-    let first = raw[0];
+    let first = *raw.first().ok_or_else(|| bad("no index".to_string()))?;
     let (mut id, root) = resolved(btf, type_id)?;
     let Some(root) = root else {
         return Err(bad("the root type is void".to_string()));
