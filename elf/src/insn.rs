@@ -4,8 +4,17 @@
 pub const INSN_SIZE: usize = 8;
 
 // Opcode pieces from include/uapi/linux/bpf_common.h and bpf.h.
-const BPF_LD: u8 = 0x00;
+pub(crate) const BPF_LD: u8 = 0x00;
+pub(crate) const BPF_LDX: u8 = 0x01;
+pub(crate) const BPF_ST: u8 = 0x02;
+pub(crate) const BPF_STX: u8 = 0x03;
+pub(crate) const BPF_ALU: u8 = 0x04;
 const BPF_JMP: u8 = 0x05;
+pub(crate) const BPF_ALU64: u8 = 0x07;
+/// `BPF_X`: the source operand is a register, not the immediate.
+pub(crate) const BPF_X: u8 = 0x08;
+/// The access size bits of a load or store (`BPF_SIZE`).
+pub(crate) const SIZE_MASK: u8 = 0x18;
 const BPF_IMM: u8 = 0x00;
 const BPF_DW: u8 = 0x18;
 const BPF_CALL: u8 = 0x80;
@@ -48,6 +57,11 @@ impl Insn {
         [
             self.code, self.regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
         ]
+    }
+
+    /// The instruction class (`BPF_CLASS`): the low three bits of the opcode.
+    pub fn class(self) -> u8 {
+        self.code & 0x07
     }
 
     pub fn dst_reg(self) -> u8 {

@@ -17,7 +17,7 @@ pub mod trace_target;
 pub mod uprobe;
 
 pub use crate::error::ParseError;
-pub use crate::link::{LinkError, LinkedProgram, PlacedFunction};
+pub use crate::link::{LinkError, LinkedCoreRelo, LinkedProgram, PlacedFunction};
 pub use crate::map::{DataKind, InitialSlot, MapOrigin, MapSpec, Pinning};
 pub use crate::object::{CodeSection, Function, Object, EM_BPF};
 pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};

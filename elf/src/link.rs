@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::btf::{BtfKind, FuncInfo, LineInfo};
+use crate::btf::{CoreRelo, FuncInfo, LineInfo};
 use crate::insn::{Insn, INSN_SIZE};
 use crate::object::{CodeSection, Object};
 use crate::program::ProgramSpec;
@@ -35,6 +35,25 @@ pub struct LinkedProgram {
     pub func_info: Vec<FuncInfo>,
     /// `bpf_line_info` records with `insn_off` in linked instructions, in order.
     pub line_info: Vec<LineInfo>,
+    /// The CO-RE relocations of every placed function, at linked instruction indexes,
+    /// in order; the loader computes them against the kernel's BTF
+    /// ([`crate::btf::core`]). Each function's own are kept, so a `.text` function
+    /// two programs call is relocated in each copy.
+    pub core_relos: Vec<LinkedCoreRelo>,
+}
+
+/// A `.BTF.ext` CO-RE record of a linked program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedCoreRelo {
+    /// The instruction in the linked program (`insn_off / 8`, rebased).
+    pub insn_index: usize,
+    /// The ELF section the record belongs to.
+    pub section: String,
+    /// The function the instruction is in.
+    pub function: String,
+    /// The record as the object holds it (`insn_off` still a section byte offset:
+    /// one that is not a multiple of 8 is an error the loader reports).
+    pub record: CoreRelo,
 }
 
 /// Why a program cannot be linked.
@@ -50,14 +69,10 @@ pub struct LinkError {
 
 impl std::fmt::Display for LinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "program {} uses {} (", self.program, self.feature)?;
-        if !matches!(self.feature, UnsupportedFeature::CoRe { .. }) {
-            write!(f, "symbol `{}`, ", self.symbol)?;
-        }
         write!(
             f,
-            "instruction {} of {}), which this loader does not support yet",
-            self.insn_index, self.function
+            "program {} uses {} (symbol `{}`, instruction {} of {}), which this loader does not support yet",
+            self.program, self.feature, self.symbol, self.insn_index, self.function
         )
     }
 }
@@ -89,6 +104,7 @@ impl Object {
             functions: vec![first],
             func_info: Vec::new(),
             line_info: Vec::new(),
+            core_relos: Vec::new(),
         };
         // (section, function start) -> where it was placed.
         let mut placed: HashMap<(usize, usize), usize> = HashMap::new();
@@ -170,19 +186,15 @@ impl Object {
                 }
             }
         }
-        self.add_ext_info(program, &mut linked)?;
+        self.add_ext_info(&mut linked);
         Ok(linked)
     }
 
     /// Carries each placed function's func_info and line_info over, rebased to linked
-    /// instruction indexes, and refuses CO-RE relocations.
-    fn add_ext_info(
-        &self,
-        program: &ProgramSpec,
-        linked: &mut LinkedProgram,
-    ) -> Result<(), LinkError> {
-        let (Some(ext), Some(btf)) = (&self.btf_ext, &self.btf) else {
-            return Ok(());
+    /// instruction indexes, and the CO-RE relocations with them.
+    fn add_ext_info(&self, linked: &mut LinkedProgram) {
+        let (Some(ext), Some(_)) = (&self.btf_ext, &self.btf) else {
+            return;
         };
         for unit in &linked.functions {
             let Some(section) = self.code_section(unit.section_index) else {
@@ -193,30 +205,16 @@ impl Object {
             let rebase = |insn_off: u32| -> u32 {
                 (unit.placed_at + (insn_off as usize / INSN_SIZE - unit.start)) as u32
             };
-            if let Some(relo) = ext
-                .core_relos_for(&section.name)
-                .find(|relo| byte_range.contains(&u64::from(relo.insn_off)))
-            {
-                let type_name = btf
-                    .get(btf.skip_modifiers(relo.type_id).unwrap_or(relo.type_id))
-                    .map(|ty| {
-                        let kind = match ty.kind {
-                            BtfKind::Union { .. } => "union ",
-                            BtfKind::Struct { .. } => "struct ",
-                            BtfKind::Enum { .. } | BtfKind::Enum64 { .. } => "enum ",
-                            _ => "",
-                        };
-                        format!("{kind}{}", btf.string(ty.name_off).unwrap_or("?"))
-                    })
-                    .unwrap_or_else(|| format!("type {}", relo.type_id));
-                return Err(LinkError {
-                    program: program.name.clone(),
-                    insn_index: relo.insn_off as usize / INSN_SIZE - unit.start,
-                    function: unit.name.clone(),
-                    symbol: type_name.clone(),
-                    feature: UnsupportedFeature::CoRe { type_name },
-                });
-            }
+            linked.core_relos.extend(
+                ext.core_relos_for(&section.name)
+                    .filter(|relo| byte_range.contains(&u64::from(relo.insn_off)))
+                    .map(|relo| LinkedCoreRelo {
+                        insn_index: rebase(relo.insn_off) as usize,
+                        section: section.name.clone(),
+                        function: unit.name.clone(),
+                        record: *relo,
+                    }),
+            );
             linked.func_info.extend(
                 ext.func_info_for(&section.name)
                     .filter(|info| byte_range.contains(&u64::from(info.insn_off)))
@@ -236,6 +234,6 @@ impl Object {
         }
         linked.func_info.sort_by_key(|info| info.insn_off);
         linked.line_info.sort_by_key(|info| info.insn_off);
-        Ok(())
+        linked.core_relos.sort_by_key(|relo| relo.insn_index);
     }
 }

@@ -59,8 +59,6 @@ pub enum UnsupportedFeature {
     Kconfig,
     /// Another undefined symbol.
     Extern,
-    /// A CO-RE relocation (`.BTF.ext` core_relo) against a kernel type.
-    CoRe { type_name: String },
     /// A relocation type this loader does not know.
     RelocationType { r_type: u32 },
     /// A call or function address that does not land on a function.
@@ -73,9 +71,6 @@ impl std::fmt::Display for UnsupportedFeature {
             UnsupportedFeature::Ksym => write!(f, "a __ksym extern (kernel symbol or kfunc)"),
             UnsupportedFeature::Kconfig => write!(f, "a __kconfig extern (.kconfig)"),
             UnsupportedFeature::Extern => write!(f, "an undefined extern symbol"),
-            UnsupportedFeature::CoRe { type_name } => {
-                write!(f, "a CO-RE relocation against kernel type `{type_name}`")
-            }
             UnsupportedFeature::RelocationType { r_type } => write!(f, "relocation type {r_type}"),
             UnsupportedFeature::BadCallTarget => {
                 write!(

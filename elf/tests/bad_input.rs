@@ -1,7 +1,7 @@
 //! Malformed input: clear errors, never a panic.
 
 mod common;
-use common::read_object;
+use common::{read_object, Rng};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -21,22 +21,6 @@ const OBJECTS: [&str; 4] = [
 
 fn xdp_elf() -> Vec<u8> {
     read_object("kern/xdp.elf")
-}
-
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
 }
 
 /// Parses, turning a panic into a test failure that names the input.

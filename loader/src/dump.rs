@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use elf::btf::core::{Patched, Resolution};
 use elf::btf::BtfKind;
-use elf::{InitialSlot, MapOrigin, Object, Pinning, RelocTarget};
+use elf::{InitialSlot, LinkedCoreRelo, MapOrigin, Object, Pinning, RelocTarget};
 
 use crate::vocab::map_type_name;
 
@@ -45,8 +46,65 @@ fn describe_target(object: &Object, target: &RelocTarget) -> String {
     }
 }
 
-/// The whole `-dump` report.
-pub fn dump(object: &Object, path: &str) -> String {
+/// The CO-RE relocations of an object as the load stage computed them (`dump` uses no
+/// stage: the binary hands them in).
+#[derive(Debug, Default)]
+pub struct CoreReport {
+    /// Why the kernel's BTF could not be read; the values are then the object's own.
+    pub unavailable: Option<String>,
+    /// Per program: each relocation and what it resolved to, or the error.
+    pub programs: Vec<(String, Vec<CoreLine>)>,
+}
+
+/// One relocation: the record, and its resolution with what patching does, or an error.
+pub type CoreLine = (LinkedCoreRelo, Result<(Resolution, Patched), String>);
+
+/// `insn 0 field_byte_offset struct sk_buff___local.len (0:0) -> 112 (...)`.
+fn core_line(object: &Object, line: &CoreLine, resolved: bool) -> String {
+    let (relo, outcome) = line;
+    let access = object
+        .btf
+        .as_ref()
+        .and_then(|btf| btf.string(relo.record.access_str_off).ok())
+        .unwrap_or("?");
+    match outcome {
+        Err(error) => format!("insn {} ({access}) -> error: {error}", relo.insn_index),
+        Ok((resolution, patched)) => {
+            let head = format!(
+                "insn {} {} {} ({access})",
+                relo.insn_index, resolution.kind, resolution.local_description
+            );
+            let target = resolution
+                .target
+                .as_ref()
+                .map(|target| format!("; {}: {}", target.origin, target.description))
+                .unwrap_or_default();
+            if !resolved {
+                format!(
+                    "{head} -> not resolved: the object's value is {}",
+                    resolution.orig_value
+                )
+            } else if resolution.poison {
+                let reason = resolution.poison_reason.as_deref().unwrap_or("no match");
+                format!("{head} -> poisoned: {reason}")
+            } else if *patched == Patched::Poisoned {
+                format!(
+                    "{head} -> poisoned: the kernel's field is {} bytes of another type, which this load ({} bytes) cannot read{target}",
+                    resolution.new_size, resolution.orig_size
+                )
+            } else {
+                format!(
+                    "{head} -> {} (object: {}{target})",
+                    resolution.new_value, resolution.orig_value
+                )
+            }
+        }
+    }
+}
+
+/// The whole `-dump` report; `core` holds the CO-RE relocations resolved against the
+/// running kernel (listed only when the object has some).
+pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Object {path}");
     let _ = writeln!(
@@ -140,6 +198,21 @@ pub fn dump(object: &Object, path: &str) -> String {
                 describe_target(object, &relocation.target),
                 relocation.symbol
             );
+        }
+    }
+    if !core.programs.is_empty() {
+        let _ = writeln!(out, "\nCO-RE relocations:");
+        if let Some(reason) = &core.unavailable {
+            let _ = writeln!(
+                out,
+                "\tnot resolved, the values are the object's own: {reason}"
+            );
+        }
+        for (program, lines) in &core.programs {
+            for line in lines {
+                let text = core_line(object, line, core.unavailable.is_none());
+                let _ = writeln!(out, "\t{program}: {text}");
+            }
         }
     }
     let _ = writeln!(out, "\nBTF:");

@@ -50,6 +50,14 @@ pub enum LoadError {
         kind: &'static str,
     },
     Unsupported(elf::LinkError),
+    /// A CO-RE relocation that cannot be computed or applied (the object is wrong).
+    CoRe(Box<elf::btf::core::CoreError>),
+    /// A program has CO-RE relocations and the kernel's BTF cannot be read. `reason`
+    /// is the load stage's `KernelBtfError`, said (this module uses no stage).
+    KernelBtf {
+        program: String,
+        reason: String,
+    },
     BadRelocation {
         program: String,
         insn_index: usize,
@@ -87,6 +95,15 @@ pub enum LoadError {
         differences: String,
     },
     ProgLoad(ProgLoadError),
+    /// The verifier reached an instruction a CO-RE relocation poisoned.
+    CoRePoisonReached {
+        insn_index: usize,
+        /// `field_byte_offset struct sk_buff___gone.no_such_field`.
+        relocation: String,
+        /// Why it was poisoned (`vmlinux's struct sk_buff has no field ...`).
+        reason: String,
+        error: ProgLoadError,
+    },
     MapUpdate {
         map: String,
         what: String,
@@ -149,6 +166,7 @@ impl LoadError {
             | LoadError::UnsupportedProgramType { .. }
             | LoadError::NotXdp { .. }
             | LoadError::Unsupported(_)
+            | LoadError::CoRe(_)
             | LoadError::BadRelocation { .. }
             | LoadError::NoProgArray { .. }
             | LoadError::TailCallSlotOutOfRange { .. } => ExitKind::BadObject,
@@ -170,6 +188,7 @@ impl LoadError {
             LoadError::MapCreate { .. }
             | LoadError::MapUpdate { .. }
             | LoadError::ProgLoad(_)
+            | LoadError::CoRePoisonReached { .. }
             | LoadError::Attach { .. }
             | LoadError::Pin { .. } => ExitKind::KernelRefused,
             LoadError::ReadObject { .. }
@@ -182,6 +201,7 @@ impl LoadError {
             | LoadError::NotOurs { .. }
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
+            | LoadError::KernelBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
@@ -190,7 +210,11 @@ impl LoadError {
     /// The verifier log, when the kernel wrote one.
     pub fn verifier_log(&self) -> Option<&str> {
         match self {
-            LoadError::ProgLoad(error) if !error.log.is_empty() => Some(&error.log),
+            LoadError::ProgLoad(error) | LoadError::CoRePoisonReached { error, .. }
+                if !error.log.is_empty() =>
+            {
+                Some(&error.log)
+            }
             _ => None,
         }
     }
@@ -230,6 +254,20 @@ impl fmt::Display for LoadError {
                 "program {program} in section `{section}` is a {kind} program; only XDP programs attach to an interface or run with -run: verify and pin it with -load-only"
             ),
             LoadError::Unsupported(error) => error.fmt(f),
+            LoadError::CoRe(error) => match error.failure {
+                elf::btf::core::CoreFailure::Ambiguous { .. } => write!(
+                    f,
+                    "{error}; give the local type a flavour (`name___suffix`) and fields that fit only one of the kernel's types"
+                ),
+                _ => write!(
+                    f,
+                    "{error}; the record does not fit the object's own BTF or code: rebuild the object"
+                ),
+            },
+            LoadError::KernelBtf { program, reason } => write!(
+                f,
+                "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"
+            ),
             LoadError::BadRelocation {
                 program,
                 insn_index,
@@ -299,6 +337,17 @@ impl fmt::Display for LoadError {
                     error.errno
                 ),
             },
+            LoadError::CoRePoisonReached {
+                insn_index,
+                relocation,
+                reason,
+                error,
+            } => write!(
+                f,
+                "the kernel's verifier rejected program {} at instruction {insn_index}, which its CO-RE relocation {relocation} poisoned because {reason} (the log says `invalid func unknown#195896080`); {}",
+                error.name,
+                explain::CORE_POISON_FIX
+            ),
             LoadError::MapUpdate { map, what, error } => write!(
                 f,
                 "cannot {what} in map {map}: {} ({:?})",

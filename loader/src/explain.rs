@@ -74,6 +74,28 @@ pub fn test_run_errno(error: TestRunError, program_type: ProgramType) -> &'stati
     }
 }
 
+/// The helper number of a poisoned CO-RE relocation (libbpf's `0xbad2310`) as the
+/// verifier prints it.
+const CORE_POISON_CALL: &str = "call unknown#195896080";
+
+/// The instruction at which the verifier stopped on a poisoned CO-RE relocation
+/// (`invalid func unknown#195896080`): the index on the log's `N: (85) call
+/// unknown#195896080` line.
+pub fn core_poison_reached(log: &str) -> Option<usize> {
+    if !log.contains("invalid func unknown#195896080") {
+        return None;
+    }
+    log.lines().rev().find_map(|line| {
+        let (index, rest) = line.split_once(": ")?;
+        rest.ends_with(CORE_POISON_CALL)
+            .then(|| index.trim().parse().ok())
+            .flatten()
+    })
+}
+
+/// What to do about a poisoned relocation that the program can reach.
+pub const CORE_POISON_FIX: &str = "guard the access with bpf_core_field_exists(), bpf_core_type_exists() or bpf_core_enum_value_exists() so that this code is dead where the kernel lacks it, or build against this kernel's types";
+
 /// The lines that follow a verifier rejection: the end of the log (where the error and,
 /// with BTF line info, the failing source line are), framed, after the whole log is
 /// saved to a file in the temporary directory (named in the first line).
@@ -134,6 +156,17 @@ mod tests {
         );
         assert!(attach_errno("any", Errno::EINVAL).starts_with("the kernel found the request"));
         assert_eq!(attach_errno(hw, Errno::ENOENT), "");
+    }
+
+    #[test]
+    fn a_reached_core_poison_is_found_at_its_instruction() {
+        let log = "0: R1=ctx() R10=fp0\n; int f(struct xdp_md *ctx) @ f.c:21\n7: (85) call unknown#195896080\ninvalid func unknown#195896080\nprocessed 1 insns\n";
+        assert_eq!(core_poison_reached(log), Some(7));
+        assert_eq!(
+            core_poison_reached("0: (85) call unknown#195896080\n"),
+            None
+        );
+        assert_eq!(core_poison_reached("invalid func unknown#12\n"), None);
     }
 
     #[test]

@@ -60,6 +60,8 @@ macro_rules! root_transcripts {
 mod benchmarks;
 #[path = "transcripts/exercises.rs"]
 mod exercises;
+#[path = "transcripts/how_it_works.rs"]
+mod how_it_works;
 #[path = "transcripts/operations.rs"]
 mod operations;
 #[path = "transcripts/operations_stats.rs"]
@@ -81,6 +83,7 @@ fn all_cases() -> impl Iterator<Item = &'static Case> {
         readme::CASES,
         benchmarks::CASES,
         exercises::CASES,
+        how_it_works::CASES,
         operations::CASES,
         operations_stats::CASES,
         real_world_objects::CASES,

@@ -103,7 +103,7 @@ impl BtfType {
                             offset: reader.u32("member offset")?,
                         })
                     })
-                    .collect::<Result<Vec<_>, BtfError>>()?;
+                    .collect_sized(vlen)?;
                 if kind_number == BTF_KIND_STRUCT {
                     BtfKind::Struct {
                         size: size_or_type,
@@ -120,7 +120,7 @@ impl BtfType {
                 size: size_or_type,
                 values: (0..vlen)
                     .map(|_| Ok((reader.u32("enum name")?, reader.u32("enum value")? as i32)))
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_FWD => BtfKind::Fwd {
                 is_union: kind_flag,
@@ -145,7 +145,7 @@ impl BtfType {
                 ret: size_or_type,
                 params: (0..vlen)
                     .map(|_| Ok((reader.u32("param name")?, reader.u32("param type")?)))
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_VAR => BtfKind::Var {
                 target: size_or_type,
@@ -161,7 +161,7 @@ impl BtfType {
                             size: reader.u32("datasec var size")?,
                         })
                     })
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             BTF_KIND_FLOAT => BtfKind::Float { size: size_or_type },
             BTF_KIND_DECL_TAG => BtfKind::DeclTag {
@@ -180,7 +180,7 @@ impl BtfType {
                         let hi = reader.u32("enum64 value")?;
                         Ok((name, u64::from(hi) << 32 | u64::from(lo)))
                     })
-                    .collect::<Result<_, BtfError>>()?,
+                    .collect_sized(vlen)?,
             },
             kind => {
                 return Err(BtfError::UnknownKind { type_id, kind });
@@ -290,6 +290,22 @@ impl BtfType {
     }
 }
 
+/// Collecting records read one by one: `collect::<Result<Vec<_>, _>>` cannot know the
+/// length (its size hint is 0) and grows the vector by doubling; `vlen` is the length.
+trait CollectSized<T> {
+    fn collect_sized(self, vlen: u32) -> Result<Vec<T>, BtfError>;
+}
+
+impl<T, I: Iterator<Item = Result<T, BtfError>>> CollectSized<T> for I {
+    fn collect_sized(self, vlen: u32) -> Result<Vec<T>, BtfError> {
+        let mut items = Vec::with_capacity(vlen as usize);
+        for item in self {
+            items.push(item?);
+        }
+        Ok(items)
+    }
+}
+
 /// The largest `vlen` the 16-bit field holds.
 const MAX_VLEN: u32 = 0xffff;
 
@@ -301,12 +317,29 @@ fn capped<T>(items: &[T]) -> &[T] {
 impl BtfKind {
     /// Type ids this type refers to (0, `void`, included where it appears).
     pub fn referenced_ids(&self) -> Vec<u32> {
+        let mut ids = Vec::new();
+        let _ = self.check_each(
+            |_| Ok(()),
+            |id| {
+                ids.push(id);
+                Ok(())
+            },
+        );
+        ids
+    }
+
+    /// Checks each member, enumerator and parameter name offset with `name` and each
+    /// referenced type id with `id`, allocating nothing: validating the kernel's
+    /// 100,000-odd types this way costs a fraction of building the lists.
+    pub(crate) fn check_each(
+        &self,
+        mut name: impl FnMut(u32) -> Result<(), BtfError>,
+        mut id: impl FnMut(u32) -> Result<(), BtfError>,
+    ) -> Result<(), BtfError> {
         match self {
-            BtfKind::Int { .. }
-            | BtfKind::Fwd { .. }
-            | BtfKind::Float { .. }
-            | BtfKind::Enum { .. }
-            | BtfKind::Enum64 { .. } => Vec::new(),
+            BtfKind::Int { .. } | BtfKind::Fwd { .. } | BtfKind::Float { .. } => Ok(()),
+            BtfKind::Enum { values, .. } => values.iter().try_for_each(|(n, _)| name(*n)),
+            BtfKind::Enum64 { values, .. } => values.iter().try_for_each(|(n, _)| name(*n)),
             BtfKind::Ptr { target }
             | BtfKind::Typedef { target }
             | BtfKind::Volatile { target }
@@ -314,30 +347,37 @@ impl BtfKind {
             | BtfKind::Restrict { target }
             | BtfKind::Var { target, .. }
             | BtfKind::DeclTag { target, .. }
-            | BtfKind::TypeTag { target } => vec![*target],
-            BtfKind::Func { proto, .. } => vec![*proto],
-            BtfKind::Array { elem, index, .. } => vec![*elem, *index],
+            | BtfKind::TypeTag { target } => id(*target),
+            BtfKind::Func { proto, .. } => id(*proto),
+            BtfKind::Array { elem, index, .. } => id(*elem).and_then(|()| id(*index)),
             BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
-                members.iter().map(|member| member.type_id).collect()
+                members.iter().try_for_each(|member| {
+                    name(member.name_off)?;
+                    id(member.type_id)
+                })
             }
-            BtfKind::FuncProto { ret, params } => std::iter::once(*ret)
-                .chain(params.iter().map(|(_, type_id)| *type_id))
-                .collect(),
-            BtfKind::Datasec { vars, .. } => vars.iter().map(|var| var.type_id).collect(),
+            BtfKind::FuncProto { ret, params } => {
+                id(*ret)?;
+                params.iter().try_for_each(|(n, type_id)| {
+                    name(*n)?;
+                    id(*type_id)
+                })
+            }
+            BtfKind::Datasec { vars, .. } => vars.iter().try_for_each(|var| id(var.type_id)),
         }
     }
 
     /// String offsets used by members, enumerators and parameters.
     pub fn member_name_offsets(&self) -> Vec<u32> {
-        match self {
-            BtfKind::Struct { members, .. } | BtfKind::Union { members, .. } => {
-                members.iter().map(|member| member.name_off).collect()
-            }
-            BtfKind::Enum { values, .. } => values.iter().map(|(name, _)| *name).collect(),
-            BtfKind::Enum64 { values, .. } => values.iter().map(|(name, _)| *name).collect(),
-            BtfKind::FuncProto { params, .. } => params.iter().map(|(name, _)| *name).collect(),
-            _ => Vec::new(),
-        }
+        let mut names = Vec::new();
+        let _ = self.check_each(
+            |name| {
+                names.push(name);
+                Ok(())
+            },
+            |_| Ok(()),
+        );
+        names
     }
 
     /// The kind's name as `bpftool btf dump` prints it.

@@ -16,6 +16,7 @@ use crate::attach::rollback::attach_all;
 use crate::attach::xdp::AttachOptions;
 use crate::error::LoadError;
 use crate::load::chain::check_chain;
+use crate::load::core::CoreContext;
 use crate::load::maps::{btf_and_maps, object_name};
 use crate::load::pins::{pin_maps, prepare_pin_root_for, unpin};
 use crate::load::programs::{bind_unused_maps, check_linkable, load_chain, require_xdp, ChainStep};
@@ -59,7 +60,9 @@ pub fn attach_object(
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         })?;
     require_xdp(chain_programs(object, entry))?;
-    check_linkable(object, chain_programs(object, entry))?;
+    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE.
+    let core = CoreContext::default();
+    check_linkable(object, chain_programs(object, entry), &core)?;
     // Interfaces first: a typo should not cost a verifier run.
     let interfaces = request
         .interfaces
@@ -72,7 +75,14 @@ pub fn attach_object(
         .collect::<Result<Vec<_>, _>>()?;
     check_not_ours(&interfaces, &entry.name, request.force)?;
     let created = prepare_pin_root_for(object, request.pin_root, request.link)?;
-    created.remove_if_failed(attach_prepared(object, request, entry, &interfaces, say))
+    created.remove_if_failed(attach_prepared(
+        object,
+        request,
+        entry,
+        &interfaces,
+        &core,
+        say,
+    ))
 }
 
 /// The attach flow once the interfaces are known and the pin directory exists.
@@ -81,6 +91,7 @@ fn attach_prepared(
     request: &AttachRequest<'_>,
     entry: &ProgramSpec,
     interfaces: &[(&str, u32)],
+    core: &CoreContext,
     say: &mut dyn FnMut(String),
 ) -> Result<(), LoadError> {
     say(format!(
@@ -126,6 +137,7 @@ fn attach_prepared(
         tail_calls.as_ref(),
         &maps,
         btf.as_ref(),
+        core,
         |step| match step {
             ChainStep::TailCalls => say("Loading tail call jumps".to_string()),
             ChainStep::Program(name) => say(format!("Loading program name {name}")),

@@ -177,7 +177,13 @@ fn main() -> ExitCode {
 
 /// After a verifier rejection: the end of the verifier log, and where the whole of it is.
 fn print_verifier_log(error: &LoadError) {
-    if let (Some(log), LoadError::ProgLoad(refused)) = (error.verifier_log(), error) {
+    let refused = match error {
+        LoadError::ProgLoad(refused) | LoadError::CoRePoisonReached { error: refused, .. } => {
+            Some(refused)
+        }
+        _ => None,
+    };
+    if let (Some(log), Some(refused)) = (error.verifier_log(), refused) {
         for line in loader::explain::verifier_log(&refused.name, log) {
             eprintln!("{line}");
         }
@@ -221,9 +227,17 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
     let file = object_file(args)?;
     let object = load::read_object(file)?;
     if args.dump {
+        // CO-RE is resolved against the kernel's BTF, which is world-readable: -dump
+        // still needs no root, and reads it only for an object with CO-RE relocations.
+        let (unavailable, programs) =
+            load::core::dump_core(&load::core::CoreContext::default(), &object);
+        let core = loader::dump::CoreReport {
+            unavailable,
+            programs,
+        };
         print!(
             "{}",
-            loader::dump::dump(&object, &file.display().to_string())
+            loader::dump::dump(&object, &file.display().to_string(), &core)
         );
         return Ok(());
     }

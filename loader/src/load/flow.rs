@@ -9,6 +9,7 @@ use elf::{Object, ProgramSpec};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::core::CoreContext;
 use crate::load::maps::{btf_and_maps, object_name, LiveMap};
 use crate::load::pins::{pin_name, pin_object, prepare_pin_root, unpin};
 use crate::load::programs::{check_linkable, load_program};
@@ -36,10 +37,10 @@ pub fn load_only(
     request: &LoadOnly<'_>,
     say: &mut dyn FnMut(String),
 ) -> Result<(), LoadError> {
-    check_object(object, request.entry)?;
+    let core = check_object(object, request.entry)?;
     let created = prepare_pin_root(request.pin_root)?;
     created.remove_if_failed((|| {
-        let loaded = load_all(object, request, say)?;
+        let loaded = load_all(object, request, &core, say)?;
         pin_all(&loaded, request.pin_root, say)?;
         for line in printk_note(object) {
             say(line);
@@ -49,8 +50,9 @@ pub fn load_only(
 }
 
 /// The checks before any kernel work: an entry program named with -prog exists, every
-/// program links, and the entry's tail-call slots fit its prog array.
-pub fn check_object(object: &Object, entry: &str) -> Result<(), LoadError> {
+/// program links (its CO-RE relocations resolve), and the entry's tail-call slots fit its
+/// prog array. The kernel BTF it read, if any, is returned for the loads.
+pub fn check_object(object: &Object, entry: &str) -> Result<CoreContext, LoadError> {
     // Any object can be verified without naming an entry program, but one named with
     // -prog must exist (its tail calls are wired by its name).
     if entry != DEFAULT_PROG && object.program(entry).is_none() {
@@ -59,12 +61,14 @@ pub fn check_object(object: &Object, entry: &str) -> Result<(), LoadError> {
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         });
     }
-    check_linkable(object, &object.programs)?;
+    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE.
+    let core = CoreContext::default();
+    check_linkable(object, &object.programs, &core)?;
     // A tail-call slot beyond the prog array is known before any verifier run.
     if let Some(entry) = object.program(entry) {
         tail_call_plan(object, entry)?;
     }
-    Ok(())
+    Ok(core)
 }
 
 /// Every map and program of an object in the kernel, tail calls wired; nothing pinned
@@ -80,13 +84,14 @@ pub struct Loaded<'o> {
 pub fn load_all<'o>(
     object: &'o Object,
     request: &LoadOnly<'_>,
+    core: &CoreContext,
     say: &mut dyn FnMut(String),
 ) -> Result<Loaded<'o>, LoadError> {
     let (btf, maps) = btf_and_maps(object, &object_name(request.file), request.pin_root, say)?;
     timings::phase("programs");
     let mut programs = Vec::with_capacity(object.programs.len());
     for program in &object.programs {
-        let fd = load_program(object, program, &maps, btf.as_ref())?;
+        let fd = load_program(object, program, &maps, btf.as_ref(), core)?;
         programs.push((program, fd));
     }
     timings::phase("tail calls");

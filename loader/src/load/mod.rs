@@ -9,6 +9,7 @@
 //! | the pin directory on bpffs | `pins.rs` (`prepare_pin_root`) |
 //! | BTF, then the maps (created, or reused from their pins) | `btf.rs`, `maps.rs` |
 //! | the running kernel's BTF, read only when an object needs it | `kernel_btf.rs` |
+//! | CO-RE relocations computed against it (checked before anything is created, applied before each load) | `core.rs` (`CoreContext`, `apply_core`) |
 //! | the programs, relocated and verified | `programs.rs` (`load_chain`, `load_program`) |
 //! | the prog array's slots; the chain read back from the code | `tail_calls.rs`, `chain.rs` |
 //! | maps pinned | `pins.rs` (`pin_maps`) |
@@ -25,6 +26,7 @@ use crate::error::LoadError;
 
 pub mod btf;
 pub mod chain;
+pub mod core;
 pub mod flow;
 pub mod kernel_btf;
 pub mod maps;

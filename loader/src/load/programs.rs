@@ -5,6 +5,7 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
+use elf::btf::core::Patched;
 use elf::btf::ext::{encode_func_info, encode_line_info, FUNC_INFO_REC_SIZE, LINE_INFO_REC_SIZE};
 use elf::reloc::{patch_map_fd, patch_map_value};
 use elf::{LinkedProgram, Object, ProgramSpec, ProgramType, RelocTarget, XdpAttach};
@@ -15,6 +16,7 @@ use sys::prog::{prog_load, ProgBtf, ProgLoad};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::core::{apply_core, CoreApplied, CoreContext};
 use crate::load::maps::LiveMap;
 use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
 
@@ -69,29 +71,35 @@ pub fn require_xdp<'a>(
     Ok(())
 }
 
-/// Links each program (pure work, nothing in the kernel yet) so that a feature this loader
-/// does not support is reported before anything is created.
+/// Links each program and computes its CO-RE relocations (nothing in the kernel yet) so
+/// that a feature this loader does not support, a bad CO-RE record or a kernel without
+/// BTF is reported before anything is created.
 pub fn check_linkable<'a>(
     object: &Object,
     programs: impl IntoIterator<Item = &'a ProgramSpec>,
+    core: &CoreContext,
 ) -> Result<(), LoadError> {
     for program in programs {
         kernel_program_type(program)?;
-        object.link(program).map_err(LoadError::Unsupported)?;
+        let mut linked = object.link(program).map_err(LoadError::Unsupported)?;
+        apply_core(core, object, program, &mut linked)?;
     }
     Ok(())
 }
 
-/// Relocates and loads one program; with `btf`, it carries func_info and line_info so
-/// verifier logs and `bpftool prog dump xlated` show source lines.
+/// Relocates (CO-RE first, against `core`'s kernel BTF) and loads one program; with
+/// `btf`, it carries func_info and line_info so verifier logs and `bpftool prog dump
+/// xlated` show source lines.
 pub fn load_program(
     object: &Object,
     program: &ProgramSpec,
     maps: &[LiveMap],
     btf: Option<&BtfFd>,
+    core: &CoreContext,
 ) -> Result<ProgFd, LoadError> {
     let (prog_type, expected_attach_type, prog_flags) = kernel_program_type(program)?;
-    let linked = object.link(program).map_err(LoadError::Unsupported)?;
+    let mut linked = object.link(program).map_err(LoadError::Unsupported)?;
+    let applied = apply_core(core, object, program, &mut linked)?;
     let func_info = encode_func_info(&linked.func_info);
     let line_info = encode_line_info(&linked.line_info);
     let insns = relocate(program, linked, maps)?;
@@ -112,7 +120,7 @@ pub fn load_program(
         kern_version: object.kernel_version.unwrap_or(0),
         btf: prog_btf,
     })
-    .map_err(LoadError::ProgLoad)?;
+    .map_err(|error| poison_reached(error, &applied))?;
     // libbpf binds the object's `.rodata` to every program it loads, used or not, so the
     // constants (and bpftool's view of them as program metadata) live as long as any
     // program of the object. Kernels before 5.10 lack the command; that is no error.
@@ -120,6 +128,35 @@ pub fn load_program(
         let _ = sys::prog::prog_bind_map(fd.as_fd(), rodata.fd.as_fd());
     }
     Ok(fd)
+}
+
+/// A verifier rejection at an instruction a CO-RE relocation poisoned says which
+/// relocation and why, instead of only `invalid func unknown#195896080`.
+fn poison_reached(error: sys::ProgLoadError, applied: &[CoreApplied]) -> LoadError {
+    let Some(insn_index) = crate::explain::core_poison_reached(&error.log) else {
+        return LoadError::ProgLoad(error);
+    };
+    let poisoned = applied.iter().find(|applied| {
+        applied.patched == Patched::Poisoned
+            && (applied.relo.insn_index == insn_index || applied.relo.insn_index + 1 == insn_index)
+    });
+    let Some(applied) = poisoned else {
+        return LoadError::ProgLoad(error);
+    };
+    let resolution = &applied.resolution;
+    let reason = match &resolution.poison_reason {
+        Some(reason) => reason.clone(),
+        None => format!(
+            "the kernel's field is {} bytes of a type this {}-byte access cannot read",
+            resolution.new_size, resolution.orig_size
+        ),
+    };
+    LoadError::CoRePoisonReached {
+        insn_index,
+        relocation: format!("{} {}", resolution.kind, resolution.local_description),
+        reason,
+        error,
+    }
 }
 
 /// Points every map reference of a linked program at its live map.
@@ -202,6 +239,7 @@ pub fn load_chain<'a>(
     plan: Option<&TailCallPlan<'a>>,
     maps: &[LiveMap],
     btf: Option<&BtfFd>,
+    core: &CoreContext,
     mut progress: impl FnMut(ChainStep<'a>),
 ) -> Result<LoadedChain<'a>, LoadError> {
     let mut tail_calls = Vec::new();
@@ -209,12 +247,12 @@ pub fn load_chain<'a>(
         progress(ChainStep::TailCalls);
         for (slot, program) in programs {
             progress(ChainStep::Program(&program.name));
-            let fd = load_program(object, program, maps, btf)?;
+            let fd = load_program(object, program, maps, btf, core)?;
             tail_calls.push((*slot, program.name.as_str(), fd));
         }
     }
     progress(ChainStep::Program(&entry.name));
-    let entry_fd = load_program(object, entry, maps, btf)?;
+    let entry_fd = load_program(object, entry, maps, btf, core)?;
     let mut static_slots = Vec::new();
     for name in statically_referenced_programs(object) {
         let already = name == entry.name
@@ -224,7 +262,7 @@ pub fn load_chain<'a>(
             progress(ChainStep::Program(&program.name));
             static_slots.push((
                 program.name.as_str(),
-                load_program(object, program, maps, btf)?,
+                load_program(object, program, maps, btf, core)?,
             ));
         }
     }

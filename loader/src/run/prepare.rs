@@ -46,7 +46,13 @@ pub fn load_for_run(
 ) -> Result<LoadedRun, RunError> {
     let entry = entry_program(object, program)?;
     load::programs::require_xdp(load::tail_calls::chain_programs(object, entry))?;
-    load::programs::check_linkable(object, load::tail_calls::chain_programs(object, entry))?;
+    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE.
+    let core = load::core::CoreContext::default();
+    load::programs::check_linkable(
+        object,
+        load::tail_calls::chain_programs(object, entry),
+        &core,
+    )?;
     let tail_calls = load::tail_calls::tail_call_plan(object, entry)?;
     let created = load::pins::prepare_pin_root_for(object, pin_root, false)?;
     created.remove_if_failed(load_prepared(
@@ -55,6 +61,7 @@ pub fn load_for_run(
         pin_root,
         entry,
         tail_calls,
+        &core,
     ))
 }
 
@@ -64,6 +71,7 @@ fn load_prepared(
     pin_root: &Path,
     entry: &ProgramSpec,
     tail_calls: Option<load::tail_calls::TailCallPlan<'_>>,
+    core: &load::core::CoreContext,
 ) -> Result<LoadedRun, RunError> {
     let mut notes = Vec::new();
     let (btf, mut maps) =
@@ -86,6 +94,7 @@ fn load_prepared(
         tail_calls.as_ref(),
         &maps,
         btf.as_ref(),
+        core,
         |_| {},
     )?;
     timings::phase("tail calls");

@@ -10,6 +10,7 @@ use elf::Object;
 use sys::{MapFd, SysError};
 
 use crate::error::LoadError;
+use crate::load::core::CoreContext;
 use crate::load::flow::{load_all, LoadOnly};
 use crate::trace::error::TraceError;
 use crate::trace::links::{attach, TraceLink};
@@ -79,7 +80,8 @@ pub fn start_exceptions(say: &mut dyn FnMut(String)) -> Result<ExceptionsWatch, 
         // Only for maps that ask to be pinned; this object's do not.
         pin_root: Path::new(DEFAULT_PIN_ROOT),
     };
-    let loaded = load_all(&object, &request, say)?;
+    // Our own object has no CO-RE relocations: the kernel's BTF is never read.
+    let loaded = load_all(&object, &request, &CoreContext::default(), say)?;
     let mut links = Vec::new();
     for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
         if let Some(link) = attach(program, fd, plan)? {

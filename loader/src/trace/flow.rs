@@ -36,7 +36,7 @@ pub fn trace_object(
     say: &mut dyn FnMut(String),
 ) -> Result<(), TraceError> {
     // Everything that can be known from the object alone, before the kernel.
-    check_object(object, DEFAULT_PROG)?;
+    let core = check_object(object, DEFAULT_PROG)?;
     let plans = plan_object(object, request.file)?;
     // From here until the end Ctrl-C is a request to detach, not a kill that would
     // leave the pins behind.
@@ -60,7 +60,7 @@ pub fn trace_object(
     };
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
-        let loaded = load_all(object, &load, say)?;
+        let loaded = load_all(object, &load, &core, say)?;
         // Attached first, pinned after: a target that is missing leaves no pin behind.
         let mut links: Vec<TraceLink> = Vec::new();
         let mut lines = Vec::new();

@@ -1,4 +1,4 @@
-//! What is refused, or fails late, leaves nothing behind: CO-RE, __ksym, __kconfig and
+//! What is refused, or fails late, leaves nothing behind: __ksym, __kconfig and
 //! other program types refused before anything is created; a pin failure after the
 //! programs or the maps were made.
 
@@ -98,17 +98,6 @@ fn assert_refused(fixture_name: &str, programs: &[&str], map_prefix: &str, menti
         pins.entries().is_empty(),
         "{fixture_name}: no pins: {:?}",
         pins.entries()
-    );
-}
-
-#[test]
-#[ignore = "needs root: run scripts/test.sh"]
-fn unsupported_core_is_refused_and_leaves_nothing() {
-    assert_refused(
-        "unsupported_core",
-        &["core_prog"],
-        "unsuppo",
-        &[&["core_prog"], &["task_struct"], &["CO-RE"]],
     );
 }
 

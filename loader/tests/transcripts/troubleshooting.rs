@@ -51,7 +51,7 @@ pub const CASES: &[Case] = &[
         name: "object-unsupported",
         doc: "docs/troubleshooting.md",
         run: |s| {
-            for feature in ["ksym", "core", "kconfig"] {
+            for feature in ["ksym", "kconfig"] {
                 let file = format!("loader/tests/fixtures/unsupported_{feature}.elf");
                 s.cmd(
                     &format!("$ xdploader -file {file} -load-only"),
