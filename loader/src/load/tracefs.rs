@@ -30,13 +30,18 @@ pub fn ensure_tracefs() -> Tracefs {
     }
 }
 
+/// What is said when this run mounted tracefs.
+pub fn mounted_now_line() -> String {
+    format!("Mounted tracefs at {TRACEFS_ROOT} (it was not mounted)")
+}
+
 /// The lines to print for an object that calls `bpf_printk`, given how tracefs stood.
 pub fn printk_lines(state: &Tracefs) -> Vec<String> {
     let read = format!("sudo cat {TRACEFS_ROOT}/trace_pipe");
     match state {
         Tracefs::Mounted => vec![format!("The object calls bpf_printk: read its lines with `{read}`")],
         Tracefs::MountedNow => vec![
-            format!("Mounted tracefs at {TRACEFS_ROOT} (it was not mounted)"),
+            mounted_now_line(),
             format!("The object calls bpf_printk: read its lines with `{read}`"),
         ],
         Tracefs::Unavailable(why) => vec![format!(

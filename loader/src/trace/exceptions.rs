@@ -12,6 +12,7 @@ use sys::{MapFd, SysError};
 use crate::error::LoadError;
 use crate::load::core::CoreContext;
 use crate::load::flow::{load_all, LoadOnly};
+use crate::load::tracefs::mounted_now_line;
 use crate::trace::error::TraceError;
 use crate::trace::links::{attach, TraceLink};
 use crate::trace::plan::plan_object;
@@ -72,7 +73,7 @@ pub fn start_exceptions(say: &mut dyn FnMut(String)) -> Result<ExceptionsWatch, 
     })?;
     let plans = plan_object(&object, file)?;
     if ensure_tracefs()? {
-        say("Mounted tracefs at /sys/kernel/tracing (it was not mounted)".to_string());
+        say(mounted_now_line());
     }
     let request = LoadOnly {
         file,

@@ -12,7 +12,7 @@ use sys::signal::StopSignals;
 
 use crate::load::flow::{check_object, load_all, pin_all, LoadOnly};
 use crate::load::pins::{prepare_pin_root, unpin};
-use crate::load::tracefs::{printk_note, TRACEFS_ROOT};
+use crate::load::tracefs::{mounted_now_line, printk_note};
 use crate::trace::error::TraceError;
 use crate::trace::links::{attach, pin_links, TraceLink};
 use crate::trace::plan::{plan_object, Plan};
@@ -48,9 +48,7 @@ pub fn trace_object(
         .iter()
         .any(|(_, plan)| matches!(plan, Plan::PerfEvent(TraceTarget::Tracepoint { .. })));
     if needs_tracefs && crate::trace::tracepoint::ensure_tracefs()? {
-        say(format!(
-            "Mounted tracefs at {TRACEFS_ROOT} (it was not mounted)"
-        ));
+        say(mounted_now_line());
     }
     let created = prepare_pin_root(request.pin_root)?;
     let load = LoadOnly {

@@ -3,19 +3,20 @@
 
 use std::path::Path;
 
-use sys::bpffs::SpecialFs;
 use sys::perf_event::{perf_event_open, tracepoint_id, PerfEvent, PerfEventFd};
 
-use crate::load::tracefs::TRACEFS_ROOT;
+use crate::load::tracefs::{Tracefs, TRACEFS_ROOT};
 use crate::trace::error::{Attaching, TraceError};
 
-/// Mounts tracefs at [`TRACEFS_ROOT`] when it is not there; says whether this run did.
+/// Mounts tracefs at [`TRACEFS_ROOT`] when it is not there, as for `bpf_printk`
+/// ([`crate::load::tracefs::ensure_tracefs`]); says whether this run did. Tracepoints
+/// cannot attach without it, so here an unmountable tracefs is an error.
 pub fn ensure_tracefs() -> Result<bool, TraceError> {
-    crate::lock::mount_if_missing(SpecialFs::Trace, Path::new(TRACEFS_ROOT)).map_err(|error| {
-        TraceError::Tracefs {
-            why: format!("mounting it failed: {error}"),
-        }
-    })
+    match crate::load::tracefs::ensure_tracefs() {
+        Tracefs::Mounted => Ok(false),
+        Tracefs::MountedNow => Ok(true),
+        Tracefs::Unavailable(why) => Err(TraceError::Tracefs { why }),
+    }
 }
 
 /// A perf event on tracepoint `category:name` (pid -1, cpu 0: the program runs on every
