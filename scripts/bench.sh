@@ -39,7 +39,8 @@
 #                       loads would make BENCH_RUNS take longer than this [15]
 #   BENCH_INNER_RUNS    runs for the bpf(2) time and -timings figures [21,
 #                       at most a third of the object's runs, at least 5]
-#   BENCH_OBJECTS       space-separated objects to load [kern/xdp.elf and /usr/lib/*/bpf/*.o]
+#   BENCH_OBJECTS       space-separated objects to load [kern/xdp.elf, the CO-RE
+#                       fixture loader/tests/fixtures/core_relocs.elf and /usr/lib/*/bpf/*.o]
 #   BENCH_REPEAT        BPF_PROG_TEST_RUN repeat count [1000000]
 #   BENCH_PKT_ROUNDS    per-packet rounds [7]
 #   BENCH_STAT_RUNS     statswatch / map dump runs [300]
@@ -153,6 +154,8 @@ note "building the workspace (release), kern/ and the benchmark's helpers..."
 as_invoking_user bash -c 'source "$1" && CARGO="$2" && build_release --quiet' \
     build "$XDP_REPO_ROOT/scripts/lib.sh" "$CARGO"
 as_invoking_user make -s -C kern all debug
+# A CO-RE object: its load reads and searches the running kernel's BTF.
+as_invoking_user make -s -C loader/tests/fixtures core_relocs.elf
 as_invoking_user mkdir -p "$BUILD"
 as_invoking_user cc -O2 -Wall -o "$BUILD/alternate" scripts/bench/alternate.c
 as_invoking_user cc -O2 -Wall -o "$BUILD/udpsend" scripts/bench/udpsend.c
@@ -175,6 +178,7 @@ TRUE=/bin/true
 ALTERNATE="$BUILD/alternate"
 CHAIN="$XDP_REPO_ROOT/kern/xdp.elf"
 CHAIN_DEBUG="$XDP_REPO_ROOT/kern/xdp-debug.elf"
+CORE_OBJECT="$XDP_REPO_ROOT/loader/tests/fixtures/core_relocs.elf"
 
 HAVE_TIMINGS=no
 HAVE_RUN=no
@@ -288,7 +292,7 @@ load_part() {
     if [ -n "${BENCH_OBJECTS:-}" ]; then
         read -ra objects <<<"$BENCH_OBJECTS"
     else
-        objects=("$CHAIN")
+        objects=("$CHAIN" "$CORE_OBJECT")
         local o
         for o in /usr/lib/*/bpf/*.o; do
             [ -e "$o" ] && objects+=("$o")

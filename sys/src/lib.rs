@@ -9,6 +9,7 @@ pub mod bpffs;
 pub mod btf;
 pub mod cpus;
 mod error;
+pub mod file_map;
 pub mod iface;
 pub mod link;
 pub mod map;

@@ -62,11 +62,10 @@ impl Btf {
         std::str::from_utf8(text).map_err(|_| BtfError::BadStringOffset { offset })
     }
 
-    /// The bytes of the NUL-terminated string at `offset`, unchecked for UTF-8: for
-    /// scanning every name of the kernel's BTF quickly. `None` past the table.
-    pub(crate) fn string_bytes(&self, offset: u32) -> Option<&[u8]> {
-        let rest = self.strings.get(usize::try_from(offset).ok()?..)?;
-        rest.split(|&b| b == 0).next()
+    /// The string table from `offset` to its end: a name and all that follows it, for
+    /// prefix tests that need not find where the name ends.
+    pub(crate) fn string_tail(&self, offset: u32) -> Option<&[u8]> {
+        self.strings.get(usize::try_from(offset).ok()?..)
     }
 
     /// The name of type `type_id` (empty for anonymous types and `void`).

@@ -9,6 +9,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use elf::btf::{Btf, BtfError};
+use nix::errno::Errno;
+use sys::file_map::{file_bytes, FileBytes};
+use sys::SysError;
 
 /// Where the kernel publishes its BTF (CONFIG_DEBUG_INFO_BTF).
 pub const KERNEL_BTF_DIR: &str = "/sys/kernel/btf";
@@ -63,11 +66,17 @@ impl Default for KernelBtf {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, KernelBtfError> {
-    std::fs::read(path).map_err(|error| KernelBtfError::Read {
+/// The file's bytes, mapped where the kernel allows it (6.16 and later): sysfs gives a
+/// `read(2)` one page at a time, which for vmlinux's 5 MB is most of a CO-RE load.
+fn read(path: &Path) -> Result<FileBytes, KernelBtfError> {
+    file_bytes(path).map_err(|error| read_error(path, &error))
+}
+
+fn read_error(path: &Path, error: &SysError) -> KernelBtfError {
+    KernelBtfError::Read {
         path: path.to_path_buf(),
-        reason: error.to_string(),
-    })
+        reason: error.errno.desc().to_string(),
+    }
 }
 
 impl KernelBtf {
@@ -113,15 +122,10 @@ impl KernelBtf {
                 let mut modules = Vec::with_capacity(names.len());
                 for name in names {
                     let path = self.dir.join(&name);
-                    let bytes = match std::fs::read(&path) {
+                    let bytes = match file_bytes(&path) {
                         Ok(bytes) => bytes,
-                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(error) => {
-                            return Err(KernelBtfError::Read {
-                                path,
-                                reason: error.to_string(),
-                            })
-                        }
+                        Err(error) if error.errno == Errno::ENOENT => continue,
+                        Err(error) => return Err(read_error(&path, &error)),
                     };
                     let btf = Btf::parse_split(&bytes, base)
                         .map_err(|error| KernelBtfError::Parse { path, error })?;

@@ -26,6 +26,18 @@ fn essential_len(bytes: &[u8]) -> usize {
         .map_or(bytes.len(), |i| i + 1)
 }
 
+/// Whether the name at the start of `tail` (a string table from a name's offset on) has
+/// `want` as its essential name. The first byte is compared inline and the name's end is
+/// looked for only after a prefix match: over the kernel's 100,000 names, the first
+/// byte alone settles almost all.
+fn names_match(tail: &[u8], want: &[u8]) -> bool {
+    if tail.first() != want.first() || !tail.starts_with(want) {
+        return false;
+    }
+    let name = tail.split(|&b| b == 0).next().unwrap_or(tail);
+    essential_len(name) == want.len()
+}
+
 /// Whether two types are of kinds CO-RE may match: the same kind, or any two enums.
 pub(crate) fn kinds_compatible(a: &BtfType, b: &BtfType) -> bool {
     let any_enum = |ty: &BtfType| matches!(ty.kind, BtfKind::Enum { .. } | BtfKind::Enum64 { .. });
@@ -61,17 +73,22 @@ pub fn find_candidates_many(
         if ty.name_off == 0 {
             continue;
         }
-        let Some(name) = target.string_bytes(ty.name_off) else {
+        // Most of the kernel's types are functions and prototypes no root asks for:
+        // the kind test first spares looking up their names at all.
+        if !roots.iter().any(|root| {
+            root.as_ref()
+                .is_ok_and(|(local_ty, _)| kinds_compatible(ty, local_ty))
+        }) {
+            continue;
+        }
+        let Some(name) = target.string_tail(ty.name_off) else {
             continue;
         };
         for (index, root) in roots.iter().enumerate() {
             let Ok((local_ty, want)) = root else {
                 continue;
             };
-            if name.starts_with(want.as_bytes())
-                && essential_len(name) == want.len()
-                && kinds_compatible(ty, local_ty)
-            {
+            if names_match(name, want.as_bytes()) && kinds_compatible(ty, local_ty) {
                 found[index].push(id);
             }
         }
@@ -100,9 +117,9 @@ pub fn find_candidates(
         .filter(|(_, ty)| {
             // Bytes, not `str`: this runs over every type of the kernel's BTF, and a
             // prefix test first skips almost all of them.
-            target.string_bytes(ty.name_off).is_some_and(|found| {
-                found.starts_with(name.as_bytes()) && essential_len(found) == name.len()
-            })
+            target
+                .string_tail(ty.name_off)
+                .is_some_and(|found| names_match(found, name.as_bytes()))
         })
         .map(|(id, _)| id)
         .collect())
