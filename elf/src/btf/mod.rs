@@ -17,6 +17,7 @@ pub use sanitize::BtfFeatures;
 pub use types::{BtfKind, BtfMember, BtfType, DatasecVar};
 
 use std::fmt;
+use std::sync::Arc;
 
 /// `BTF_MAGIC` from `include/uapi/linux/btf.h`.
 pub const BTF_MAGIC: u16 = 0xeb9f;
@@ -229,9 +230,14 @@ impl std::error::Error for BtfError {}
 /// them back into a `.BTF` blob for the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Btf {
-    /// The string table, byte for byte: offsets into it are name offsets.
+    /// For split BTF (a kernel module's), the BTF it extends: its ids and string
+    /// offsets come first, shared instead of copied, so a hundred modules cost their
+    /// own bytes and not a hundred copies of vmlinux. The base is never split itself.
+    base: Option<Arc<Btf>>,
+    /// This BTF's own string table, byte for byte: a name offset minus the base's
+    /// string table length is an offset into it.
     strings: Vec<u8>,
-    /// `types[i]` is type id `i + 1`.
+    /// This BTF's own types: `types[i]` is type id `i + 1 +` the base's type count.
     types: Vec<BtfType>,
 }
 
@@ -284,15 +290,19 @@ impl Btf {
     }
 
     /// Parses split BTF (a kernel module's `/sys/kernel/btf/<module>`), whose type ids
-    /// and string offsets continue those of `base` (vmlinux). The result holds `base`'s
-    /// types and strings followed by the module's, so ids and offsets read as the kernel
-    /// numbers them. It copies `base`: module BTF is read only when vmlinux lacks what an
-    /// object needs.
-    pub fn parse_split(data: &[u8], base: &Btf) -> Result<Btf, BtfError> {
+    /// and string offsets continue those of `base` (vmlinux). The result reads `base`'s
+    /// types and strings followed by the module's, so ids and offsets are the kernel's;
+    /// `base` is shared, not copied.
+    pub fn parse_split(data: &[u8], base: Arc<Btf>) -> Result<Btf, BtfError> {
+        if base.base.is_some() {
+            return Err(BtfError::BadLayout {
+                reason: "the base of split BTF is itself split BTF",
+            });
+        }
         Btf::parse_on(data, Some(base))
     }
 
-    fn parse_on(data: &[u8], base: Option<&Btf>) -> Result<Btf, BtfError> {
+    fn parse_on(data: &[u8], base: Option<Arc<Btf>>) -> Result<Btf, BtfError> {
         let truncated = |what| BtfError::Truncated { what, offset: 0 };
         let magic = read_u16(data, 0).ok_or(truncated("header"))?;
         if magic != BTF_MAGIC {
@@ -334,23 +344,27 @@ impl Btf {
                 reason: "string section does not end with a NUL byte",
             });
         }
-        let (mut strings, mut types) = match base {
-            Some(base) => (base.strings.clone(), base.types.clone()),
-            None => (Vec::new(), Vec::new()),
-        };
-        strings.extend_from_slice(&body[str_range]);
+        let strings = body[str_range].to_vec();
+        let base_count = base.as_ref().map_or(0, |base| base.types.len());
 
         // Most types take 12 to 40 bytes: reserving for one per 24 saves the kernel's
         // 126,000-odd types several copies of a growing table.
-        types.reserve(type_range.len() / 24);
+        let mut types = Vec::with_capacity(type_range.len() / 24);
         let mut reader = Reader::new(&body[type_range.clone()]);
         while !reader.is_empty() {
-            let type_id = u32::try_from(types.len() + 1).map_err(|_| BtfError::BadLayout {
-                reason: "more types than type ids",
-            })?;
+            let type_id = base_count
+                .checked_add(types.len() + 1)
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or(BtfError::BadLayout {
+                    reason: "more types than type ids",
+                })?;
             types.push(BtfType::parse(&mut reader, type_id)?);
         }
-        let btf = Btf { strings, types };
+        let btf = Btf {
+            base,
+            strings,
+            types,
+        };
         btf.validate()?;
         Ok(btf)
     }
@@ -359,7 +373,7 @@ impl Btf {
     /// table. Names are only bounds-checked here: [`Btf::string`] checks UTF-8 when a
     /// name is read, so parsing the kernel's BTF does not decode its 100,000-odd names.
     fn validate(&self) -> Result<(), BtfError> {
-        let strings = self.strings.len();
+        let strings = self.base_strings_len() + self.strings.len();
         let name = |offset: u32| {
             if offset == 0 || (offset as usize) < strings {
                 Ok(())
@@ -367,9 +381,10 @@ impl Btf {
                 Err(BtfError::BadStringOffset { offset })
             }
         };
-        let count = self.types.len();
+        let count = self.type_count();
+        let first_own = self.first_own_id();
         for (index, ty) in self.types.iter().enumerate() {
-            let type_id = index as u32 + 1;
+            let type_id = first_own + index as u32;
             name(ty.name_off)?;
             ty.kind.check_each(name, |referenced| {
                 if referenced as usize > count {
@@ -383,6 +398,18 @@ impl Btf {
             })?;
         }
         Ok(())
+    }
+
+    /// The id of this BTF's first own type: 1, or the one after its base's last.
+    fn first_own_id(&self) -> u32 {
+        let base = self.base.as_ref().map_or(0, |base| base.types.len());
+        u32::try_from(base).unwrap_or(u32::MAX).saturating_add(1)
+    }
+
+    /// The length of the base's string table (0 without a base): where this BTF's own
+    /// string offsets start.
+    pub(crate) fn base_strings_len(&self) -> usize {
+        self.base.as_ref().map_or(0, |base| base.strings.len())
     }
 
     /// Encodes the types and strings as a version 1 little-endian `.BTF` blob: the
@@ -414,8 +441,7 @@ impl Btf {
     /// Appends a type and returns its id.
     pub fn push_type(&mut self, ty: BtfType) -> Result<u32, BtfError> {
         let type_id = self
-            .types
-            .len()
+            .type_count()
             .checked_add(1)
             .and_then(|id| u32::try_from(id).ok())
             .ok_or(BtfError::TooManyTypes)?;
@@ -425,24 +451,29 @@ impl Btf {
 
     /// Type `type_id` for changing in place; `None` for `void` and ids past the table.
     pub fn get_mut(&mut self, type_id: u32) -> Option<&mut BtfType> {
-        let index = usize::try_from(type_id).ok()?.checked_sub(1)?;
-        self.types.get_mut(index)
+        let index = type_id.checked_sub(self.first_own_id())?;
+        self.types.get_mut(usize::try_from(index).ok()?)
     }
 
-    /// All types, `[i]` being type id `i + 1`, for the fixups in this module.
+    /// This BTF's own types, `[i]` being type id `i + 1` when it has no base (the
+    /// object's BTF, which the fixups in this module change).
     pub(crate) fn types_mut(&mut self) -> &mut [BtfType] {
         &mut self.types
     }
 
     /// Number of types, not counting `void`.
     pub fn type_count(&self) -> usize {
-        self.types.len()
+        self.base.as_ref().map_or(0, |base| base.types.len()) + self.types.len()
     }
 
     /// Type `type_id`; `None` for `void` (0) and ids past the table.
     pub fn get(&self, type_id: u32) -> Option<&BtfType> {
         let index = usize::try_from(type_id).ok()?.checked_sub(1)?;
-        self.types.get(index)
+        match &self.base {
+            Some(base) if index < base.types.len() => base.types.get(index),
+            Some(base) => self.types.get(index - base.types.len()),
+            None => self.types.get(index),
+        }
     }
 
     fn get_checked(&self, type_id: u32, referenced_by: u32) -> Result<&BtfType, BtfError> {
@@ -454,10 +485,25 @@ impl Btf {
 
     /// Iterates `(type_id, type)` in id order.
     pub fn types(&self) -> impl Iterator<Item = (u32, &BtfType)> {
-        self.types
+        self.types_from(1)
+    }
+
+    /// Iterates `(type_id, type)` in id order from `first_id` on (a module's own types
+    /// start after vmlinux's), without walking the ids before it.
+    pub fn types_from(&self, first_id: u32) -> impl Iterator<Item = (u32, &BtfType)> {
+        let base: &[BtfType] = self.base.as_deref().map_or(&[], |base| &base.types);
+        let skip = usize::try_from(first_id.max(1) - 1).unwrap_or(usize::MAX);
+        let base_part = base.get(skip..).unwrap_or(&[]);
+        let own_part = self
+            .types
+            .get(skip.saturating_sub(base.len())..)
+            .unwrap_or(&[]);
+        let start = u32::try_from(skip).unwrap_or(u32::MAX).saturating_add(1);
+        base_part
             .iter()
+            .chain(own_part)
             .enumerate()
-            .map(|(index, ty)| (index as u32 + 1, ty))
+            .map(move |(index, ty)| (start + index as u32, ty))
     }
 
     /// Follows typedefs and `const`/`volatile`/`restrict`/type tags to the type underneath.

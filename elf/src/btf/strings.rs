@@ -4,7 +4,8 @@
 use super::{Btf, BtfError};
 
 impl Btf {
-    /// The offset of `string` in the string table, appending it when it is not there.
+    /// The offset of `string` in the string table, appending it when it is not there
+    /// (to this BTF's own table: a split BTF's base is not searched, nor changed).
     pub fn add_string(&mut self, string: &str) -> Result<u32, BtfError> {
         // Offset 0 must be the empty string.
         if self.strings.is_empty() {
@@ -22,10 +23,13 @@ impl Btf {
         if let Some(offset) = self.find_string(string) {
             return Ok(offset);
         }
-        let offset = u32::try_from(self.strings.len()).map_err(|_| bad())?;
-        let end = self
+        let offset = self
             .strings
             .len()
+            .checked_add(self.base_strings_len())
+            .and_then(|offset| u32::try_from(offset).ok())
+            .ok_or_else(bad)?;
+        let end = (offset as usize)
             .checked_add(string.len())
             .and_then(|end| end.checked_add(1))
             .filter(|&end| u32::try_from(end).is_ok());
@@ -42,7 +46,7 @@ impl Btf {
         let mut start = 0usize;
         for piece in self.strings.split(|&b| b == 0) {
             if piece == string.as_bytes() && start < self.strings.len() {
-                return u32::try_from(start).ok();
+                return u32::try_from(start.checked_add(self.base_strings_len())?).ok();
             }
             start = start.checked_add(piece.len())?.checked_add(1)?;
         }
@@ -52,7 +56,7 @@ impl Btf {
     /// The NUL-terminated string at `offset` in the string table.
     pub fn string(&self, offset: u32) -> Result<&str, BtfError> {
         let start = usize::try_from(offset).map_err(|_| BtfError::BadStringOffset { offset })?;
-        let Some(rest) = self.strings.get(start..).filter(|rest| !rest.is_empty()) else {
+        let Some(rest) = self.strings_at(start).filter(|rest| !rest.is_empty()) else {
             if start == 0 {
                 return Ok("");
             }
@@ -65,7 +69,18 @@ impl Btf {
     /// The string table from `offset` to its end: a name and all that follows it, for
     /// prefix tests that need not find where the name ends.
     pub(crate) fn string_tail(&self, offset: u32) -> Option<&[u8]> {
-        self.strings.get(usize::try_from(offset).ok()?..)
+        self.strings_at(usize::try_from(offset).ok()?)
+    }
+
+    /// The bytes from `start` to the end of the table that holds it: the base's for
+    /// offsets below its length, this BTF's own past it.
+    fn strings_at(&self, start: usize) -> Option<&[u8]> {
+        match &self.base {
+            Some(base) if start < base.strings.len() => base.strings.get(start..),
+            _ => self
+                .strings
+                .get(start.checked_sub(self.base_strings_len())?..),
+        }
     }
 
     /// The name of type `type_id` (empty for anonymous types and `void`).

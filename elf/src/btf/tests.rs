@@ -400,8 +400,18 @@ fn split_btf_continues_the_base_ids_and_strings() {
     let mut module = Builder::split_on(&base);
     let module_struct = module.structure("nf_conn", 4, &[("mark", int, 0)]);
     assert_eq!(module_struct, 2);
-    let merged = Btf::parse_split(&module.build(), &base_btf).expect("split BTF parses");
+    let module_bytes = module.build();
+    let merged =
+        Btf::parse_split(&module_bytes, std::sync::Arc::new(base_btf)).expect("split BTF parses");
     assert_eq!(merged.type_count(), 2);
+    // The ids run on from the base's, whole or from the first module id.
+    let ids: Vec<u32> = merged.types().map(|(id, _)| id).collect();
+    assert_eq!(ids, [1, 2]);
+    let own: Vec<u32> = merged.types_from(2).map(|(id, _)| id).collect();
+    assert_eq!(own, [2]);
+    assert_eq!(merged.types_from(3).count(), 0);
+    // Encoded, it is the module's own bytes again: the base is not repeated.
+    assert_eq!(merged.to_bytes(), module_bytes);
     assert_eq!(merged.name(int), Ok("int"));
     assert_eq!(merged.name(module_struct), Ok("nf_conn"));
     let Some(BtfKind::Struct { members, .. }) = merged.get(module_struct).map(|ty| &ty.kind) else {

@@ -7,6 +7,7 @@
 use std::cell::OnceCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use elf::btf::{Btf, BtfError};
 use nix::errno::Errno;
@@ -48,7 +49,7 @@ impl std::error::Error for KernelBtfError {}
 pub struct ModuleBtf {
     /// The module's name (the file name under /sys/kernel/btf).
     pub name: String,
-    /// vmlinux's types followed by the module's ([`Btf::parse_split`]).
+    /// vmlinux's types followed by the module's ([`Btf::parse_split`]), vmlinux shared.
     pub btf: Btf,
 }
 
@@ -56,7 +57,7 @@ pub struct ModuleBtf {
 #[derive(Debug)]
 pub struct KernelBtf {
     dir: PathBuf,
-    vmlinux: OnceCell<Result<Btf, KernelBtfError>>,
+    vmlinux: OnceCell<Result<Arc<Btf>, KernelBtfError>>,
     modules: OnceCell<Result<Vec<ModuleBtf>, KernelBtfError>>,
 }
 
@@ -91,11 +92,18 @@ impl KernelBtf {
 
     /// vmlinux's BTF, read and parsed the first time it is asked for.
     pub fn vmlinux(&self) -> Result<&Btf, KernelBtfError> {
+        self.vmlinux_shared().map(|btf| &**btf)
+    }
+
+    /// vmlinux's BTF as the modules' split BTF shares it.
+    fn vmlinux_shared(&self) -> Result<&Arc<Btf>, KernelBtfError> {
         self.vmlinux
             .get_or_init(|| {
                 let path = self.dir.join("vmlinux");
                 let bytes = read(&path)?;
-                Btf::parse(&bytes).map_err(|error| KernelBtfError::Parse { path, error })
+                Btf::parse(&bytes)
+                    .map(Arc::new)
+                    .map_err(|error| KernelBtfError::Parse { path, error })
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -107,7 +115,7 @@ impl KernelBtf {
     pub fn modules(&self) -> Result<&[ModuleBtf], KernelBtfError> {
         self.modules
             .get_or_init(|| {
-                let base = self.vmlinux()?;
+                let base = self.vmlinux_shared()?;
                 let entries =
                     std::fs::read_dir(&self.dir).map_err(|error| KernelBtfError::Read {
                         path: self.dir.clone(),
@@ -127,7 +135,7 @@ impl KernelBtf {
                         Err(error) if error.errno == Errno::ENOENT => continue,
                         Err(error) => return Err(read_error(&path, &error)),
                     };
-                    let btf = Btf::parse_split(&bytes, base)
+                    let btf = Btf::parse_split(&bytes, Arc::clone(base))
                         .map_err(|error| KernelBtfError::Parse { path, error })?;
                     modules.push(ModuleBtf { name, btf });
                 }

@@ -69,7 +69,7 @@ pub fn find_candidates_many(
     let roots: Vec<Result<(&BtfType, &str), CoreFailure>> =
         local_ids.iter().map(|&id| local_root(local, id)).collect();
     let mut found: Vec<Vec<u32>> = vec![Vec::new(); local_ids.len()];
-    for (id, ty) in target.types().skip(first_id.saturating_sub(1) as usize) {
+    for (id, ty) in target.types_from(first_id) {
         if ty.name_off == 0 {
             continue;
         }
@@ -111,8 +111,7 @@ pub fn find_candidates(
 ) -> Result<Vec<u32>, CoreFailure> {
     let (local_ty, name) = local_root(local, local_id)?;
     Ok(target
-        .types()
-        .skip(first_id.saturating_sub(1) as usize)
+        .types_from(first_id)
         .filter(|(_, ty)| ty.name_off != 0 && kinds_compatible(ty, local_ty))
         .filter(|(_, ty)| {
             // Bytes, not `str`: this runs over every type of the kernel's BTF, and a

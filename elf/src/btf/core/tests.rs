@@ -247,10 +247,10 @@ fn module_candidates_are_searched_from_the_first_module_id() {
     let mut base = Builder::new();
     let int = base.int("int", 4);
     base.structure("in_vmlinux", 4, &[("x", int, 0)]);
-    let vmlinux = base.parse().expect("base");
+    let vmlinux = std::sync::Arc::new(base.parse().expect("base"));
     let mut module = Builder::split_on(&base);
     let module_id = module.structure("only_in_module", 4, &[("x", int, 0)]);
-    let split = Btf::parse_split(&module.build(), &vmlinux).expect("split");
+    let split = Btf::parse_split(&module.build(), vmlinux.clone()).expect("split");
     let mut local = B::new();
     let lint = local.int("int", 4, true);
     let want = local.strukt("only_in_module", 4, &[("x", lint, 0)]);
