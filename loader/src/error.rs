@@ -63,6 +63,30 @@ pub enum LoadError {
         insn_index: usize,
         symbol: String,
     },
+    /// A tracing, LSM or ext program's attach target is not where it must be: `target`
+    /// is the name looked up (`bpf_lsm_file_open`), `place` where (`the kernel's BTF
+    /// (vmlinux and every module)`, `program 42 (xdp_prog_main)'s BTF`).
+    AttachTargetMissing {
+        program: String,
+        section: String,
+        target: String,
+        place: String,
+    },
+    /// A freplace program, which attaches only to another BPF program, without -attach-prog.
+    AttachProgNeeded {
+        program: String,
+        section: String,
+    },
+    /// `-attach-prog` names no program that can be a target: `reason` says why.
+    AttachProg {
+        spec: String,
+        reason: String,
+    },
+    /// The BTF an attach target is looked up in cannot be read.
+    AttachBtf {
+        program: String,
+        reason: String,
+    },
     /// Tail-call programs but no single prog array to put them in.
     NoProgArray {
         entry: String,
@@ -202,7 +226,11 @@ impl LoadError {
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
+            | LoadError::AttachTargetMissing { .. }
+            | LoadError::AttachProg { .. }
+            | LoadError::AttachBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
+            LoadError::AttachProgNeeded { .. } => ExitKind::Usage,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
     }
@@ -267,6 +295,26 @@ impl fmt::Display for LoadError {
             LoadError::KernelBtf { program, reason } => write!(
                 f,
                 "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"
+            ),
+            LoadError::AttachTargetMissing {
+                program,
+                section,
+                target,
+                place,
+            } => write!(
+                f,
+                "program {program} in section `{section}` attaches to `{target}`, which is not in {place}; name a function that is there (`bpftool btf dump` lists them)"
+            ),
+            LoadError::AttachProgNeeded { program, section } => write!(
+                f,
+                "program {program} in section `{section}` replaces a function of another BPF program: name that program with -attach-prog ID|IFNAME"
+            ),
+            LoadError::AttachProg { spec, reason } => {
+                write!(f, "-attach-prog {spec}: {reason}")
+            }
+            LoadError::AttachBtf { program, reason } => write!(
+                f,
+                "program {program} attaches to a function named in BTF, and that BTF cannot be read: {reason}"
             ),
             LoadError::BadRelocation {
                 program,

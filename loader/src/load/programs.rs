@@ -16,6 +16,7 @@ use sys::prog::{prog_load, ProgBtf, ProgLoad};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::attach_btf::{attach_target, load_fields};
 use crate::load::core::{apply_core, CoreApplied, CoreContext};
 use crate::load::maps::LiveMap;
 use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
@@ -34,6 +35,12 @@ pub fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), Loa
             Ok((BPF_PROG_TYPE_XDP, expected_attach_type, flags))
         }
         ProgramType::Plain {
+            prog_type,
+            expected_attach_type,
+            sleepable,
+            ..
+        }
+        | ProgramType::AttachBtf {
             prog_type,
             expected_attach_type,
             sleepable,
@@ -83,6 +90,7 @@ pub fn check_linkable<'a>(
         kernel_program_type(program)?;
         let mut linked = object.link(program).map_err(LoadError::Unsupported)?;
         apply_core(core, object, program, &mut linked)?;
+        attach_target(program, core.kernel(), core.attach_prog())?;
     }
     Ok(())
 }
@@ -103,6 +111,12 @@ pub fn load_program(
     let func_info = encode_func_info(&linked.func_info);
     let line_info = encode_line_info(&linked.line_info);
     let insns = relocate(program, linked, maps)?;
+    // `_module_btf` holds a module's BTF object open until the load is done.
+    let (attach_btf_id, attach_fd, _module_btf) =
+        match attach_target(program, core.kernel(), core.attach_prog())? {
+            Some(target) => load_fields(program, &target)?,
+            None => (0, None, None),
+        };
     let prog_btf = btf.map(|btf| ProgBtf {
         btf_fd: btf.as_raw_fd(),
         func_info_rec_size: FUNC_INFO_REC_SIZE,
@@ -119,6 +133,8 @@ pub fn load_program(
         license: object.license.as_deref().unwrap_or(""),
         kern_version: object.kernel_version.unwrap_or(0),
         btf: prog_btf,
+        attach_btf_id,
+        attach_fd,
     })
     .map_err(|error| poison_reached(error, &applied))?;
     // libbpf binds the object's `.rodata` to every program it loads, used or not, so the

@@ -26,6 +26,8 @@ pub struct TraceRequest<'a> {
     /// `-pin-path` was given: pin the links there and return at once, leaving the
     /// programs attached.
     pub pin_links: bool,
+    /// `-attach-prog`: the program fentry, fexit and freplace programs attach to.
+    pub attach_prog: Option<&'a str>,
 }
 
 /// `-trace`; each step told to `say`. A failure at any step detaches what was attached
@@ -36,7 +38,7 @@ pub fn trace_object(
     say: &mut dyn FnMut(String),
 ) -> Result<(), TraceError> {
     // Everything that can be known from the object alone, before the kernel.
-    let core = check_object(object, DEFAULT_PROG)?;
+    let core = check_object(object, DEFAULT_PROG, request.attach_prog)?;
     let plans = plan_object(object, request.file)?;
     // From here until the end Ctrl-C is a request to detach, not a kill that would
     // leave the pins behind.
@@ -55,6 +57,7 @@ pub fn trace_object(
         file: request.file,
         entry: DEFAULT_PROG,
         pin_root: request.pin_root,
+        attach_prog: request.attach_prog,
     };
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {

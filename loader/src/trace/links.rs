@@ -114,7 +114,7 @@ pub fn attach(
         // Kernels before 5.11 (for LSM, 5.10) have no BPF_LINK_CREATE for these types;
         // BPF_RAW_TRACEPOINT_OPEN without a name attaches them there, as libbpf falls
         // back to it.
-        Plan::Tracing { attach_type } => {
+        Plan::Tracing { attach_type, .. } => {
             match tracing_link_create(prog.as_fd(), *attach_type, &at.target) {
                 Ok(fd) => fd,
                 Err(error) if error.errno == nix::errno::Errno::EINVAL => {

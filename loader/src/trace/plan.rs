@@ -14,9 +14,10 @@ pub enum Plan {
     PerfEvent(TraceTarget),
     /// `BPF_RAW_TRACEPOINT_OPEN` with the tracepoint's name.
     RawTracepoint(String),
-    /// A tracing (tp_btf, fentry, fexit, fmod_ret) or LSM program: `BPF_LINK_CREATE` with
-    /// its expected attach type and target 0, the target being the one it was loaded for.
-    Tracing { attach_type: u32 },
+    /// A tracing (tp_btf, fentry, fexit, fmod_ret), LSM or ext (freplace) program:
+    /// `BPF_LINK_CREATE` with its expected attach type and target 0, the target being the
+    /// one it was loaded for (a kernel function, or -attach-prog's program).
+    Tracing { attach_type: u32, ext: bool },
     /// Loaded and pinned, not attached: why, and what to do instead.
     NotAttached(String),
 }
@@ -27,7 +28,8 @@ impl Plan {
         match self {
             Plan::PerfEvent(target) => target.kind(),
             Plan::RawTracepoint(_) => "raw_tracepoint",
-            Plan::Tracing { attach_type } => match *attach_type {
+            Plan::Tracing { ext: true, .. } => "freplace",
+            Plan::Tracing { attach_type, .. } => match *attach_type {
                 BPF_TRACE_RAW_TP => "tp_btf",
                 BPF_TRACE_FENTRY => "fentry",
                 BPF_TRACE_FEXIT => "fexit",
@@ -48,9 +50,18 @@ pub fn plan(
     section: &str,
     kind: &str,
 ) -> Result<Plan, elf::TargetError> {
-    if prog_type == BPF_PROG_TYPE_TRACING || prog_type == BPF_PROG_TYPE_LSM {
+    if prog_type == BPF_PROG_TYPE_TRACING && expected_attach_type == BPF_TRACE_ITER {
+        return Ok(Plan::NotAttached(
+            "an iterator runs when its link is read, not on an event: pin one with `bpftool iter pin` and read the pin".into(),
+        ));
+    }
+    if prog_type == BPF_PROG_TYPE_TRACING
+        || prog_type == BPF_PROG_TYPE_LSM
+        || prog_type == BPF_PROG_TYPE_EXT
+    {
         return Ok(Plan::Tracing {
             attach_type: expected_attach_type,
+            ext: prog_type == BPF_PROG_TYPE_EXT,
         });
     }
     let target = trace_target(section)?;
@@ -135,10 +146,23 @@ mod tests {
             assert_eq!(
                 decided,
                 Plan::Tracing {
-                    attach_type: attach
+                    attach_type: attach,
+                    ext: false
                 }
             );
             assert_eq!(decided.kind(), kind);
+        }
+        assert_eq!(
+            decide(BPF_PROG_TYPE_EXT, 0, "freplace/x").kind(),
+            "freplace"
+        );
+    }
+
+    #[test]
+    fn iterators_are_loaded_not_attached() {
+        match decide(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, "iter/task") {
+            Plan::NotAttached(why) => assert!(why.contains("bpftool iter pin"), "{why}"),
+            other => panic!("{other:?}"),
         }
     }
 
