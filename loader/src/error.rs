@@ -82,6 +82,14 @@ pub enum LoadError {
         spec: String,
         reason: String,
     },
+    /// The kernel refused, with EPERM and no verifier log, a program that runs through a
+    /// BPF trampoline (fentry, fexit, fmod_ret, lsm, freplace) although this process
+    /// may load BPF.
+    TrampolineRefused {
+        program: String,
+        section: String,
+        error: ProgLoadError,
+    },
     /// The BTF an attach target is looked up in cannot be read.
     AttachBtf {
         program: String,
@@ -229,6 +237,7 @@ impl LoadError {
             | LoadError::AttachTargetMissing { .. }
             | LoadError::AttachProg { .. }
             | LoadError::AttachBtf { .. }
+            | LoadError::TrampolineRefused { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
             LoadError::AttachProgNeeded { .. } => ExitKind::Usage,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
@@ -312,6 +321,15 @@ impl fmt::Display for LoadError {
             LoadError::AttachProg { spec, reason } => {
                 write!(f, "-attach-prog {spec}: {reason}")
             }
+            LoadError::TrampolineRefused {
+                program,
+                section,
+                error,
+            } => write!(
+                f,
+                "the kernel refused program {program} in section `{section}` ({:?}, no verifier log): it runs through a BPF trampoline, which this kernel does not allow here although this process may load BPF (`bpftool prog loadall` is refused the same way); load it on a kernel that allows fentry programs",
+                error.errno
+            ),
             LoadError::AttachBtf { program, reason } => write!(
                 f,
                 "program {program} attaches to a function named in BTF, and that BTF cannot be read: {reason}"

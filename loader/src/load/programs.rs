@@ -136,7 +136,14 @@ pub fn load_program(
         attach_btf_id,
         attach_fd,
     })
-    .map_err(|error| poison_reached(error, &applied))?;
+    .map_err(|error| match trampoline_refused(program, &error) {
+        true => LoadError::TrampolineRefused {
+            program: program.name.clone(),
+            section: program.section.clone(),
+            error,
+        },
+        false => poison_reached(error, &applied),
+    })?;
     // libbpf binds the object's `.rodata` to every program it loads, used or not, so the
     // constants (and bpftool's view of them as program metadata) live as long as any
     // program of the object. Kernels before 5.10 lack the command; that is no error.
@@ -144,6 +151,23 @@ pub fn load_program(
         let _ = sys::prog::prog_bind_map(fd.as_fd(), rodata.fd.as_fd());
     }
     Ok(fd)
+}
+
+/// EPERM without a verifier log for a program that runs through a BPF trampoline
+/// (fentry, fexit, fmod_ret, lsm, freplace; not tp_btf or iter): this process passed
+/// `may_load_bpf`, so the kernel refused the trampoline, not the caller.
+fn trampoline_refused(program: &ProgramSpec, error: &sys::ProgLoadError) -> bool {
+    let ProgramType::AttachBtf {
+        prog_type,
+        expected_attach_type,
+        ..
+    } = program.program_type
+    else {
+        return false;
+    };
+    let trampoline = !(prog_type == BPF_PROG_TYPE_TRACING
+        && (expected_attach_type == BPF_TRACE_RAW_TP || expected_attach_type == BPF_TRACE_ITER));
+    trampoline && error.errno == nix::errno::Errno::EPERM && error.log.trim().is_empty()
 }
 
 /// A verifier rejection at an instruction a CO-RE relocation poisoned says which
