@@ -15,7 +15,8 @@ pub enum ExitKind {
     Usage = 1,
     /// 2: the object cannot be parsed or needs something this loader does not support.
     BadObject = 2,
-    /// 3: the kernel refused a map, a program or the attachment.
+    /// 3: the kernel refused a map, a program or the attachment, or lacks the kernel
+    /// function a program attaches to.
     KernelRefused = 3,
     /// 4: the environment is missing something (root, bpffs, an interface, a file).
     Environment = 4,
@@ -234,11 +235,14 @@ impl LoadError {
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
-            | LoadError::AttachTargetMissing { .. }
             | LoadError::AttachProg { .. }
             | LoadError::AttachBtf { .. }
-            | LoadError::TrampolineRefused { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
+            // The kernel cannot take the program: it lacks the function the program is
+            // for, or refuses the trampoline (libbpf fails on both at load time too).
+            LoadError::AttachTargetMissing { .. } | LoadError::TrampolineRefused { .. } => {
+                ExitKind::KernelRefused
+            }
             LoadError::AttachProgNeeded { .. } => ExitKind::Usage,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }

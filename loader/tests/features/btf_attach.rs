@@ -118,14 +118,14 @@ fn every_btf_attach_type_loads_or_is_refused_as_bpftool_is() {
         return;
     }
     // This kernel refuses trampolines: bpftool fails on on_entry with EPERM, and so do we,
-    // in one sentence, exit 4, nothing pinned.
+    // in one sentence, exit 3, nothing pinned.
     let theirs_said = String::from_utf8_lossy(&bpftool.stderr);
     assert!(
         theirs_said.contains("Operation not permitted"),
         "{}",
         describe(&bpftool)
     );
-    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("program on_entry in section `fentry/do_nanosleep`")
@@ -204,7 +204,7 @@ fn fentry_and_fexit_on_an_xdp_program_count_its_test_runs_exactly() {
     if !output.status.success() {
         // A kernel without trampolines: the documented refusal, nothing left behind.
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+        assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
         assert!(
             stderr.contains("program before_xdp in section `fentry/xdp_target`")
                 && stderr.contains(TRAMPOLINE_REFUSED),
@@ -232,11 +232,11 @@ fn fentry_and_fexit_on_an_xdp_program_count_its_test_runs_exactly() {
 
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
-fn a_missing_kernel_function_or_program_is_one_sentence_and_nothing_is_left() {
+fn a_missing_kernel_function_exit_3_or_program_exit_4_is_one_sentence_and_nothing_is_left() {
     require_root();
     let pins = PinDir::new("btf-missing");
     let output = load_only("btf_missing", &pins, &[]);
-    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr.trim_end(),
