@@ -230,3 +230,75 @@ fn module_btf_fd(module: &str) -> Result<BtfFd, String> {
         "module {module} has BTF in /sys/kernel/btf but no BTF object in the kernel (unloaded meanwhile?)"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::kernel_btf::tests::synthetic_kernel_btf;
+    use std::path::Path;
+
+    fn program(section: &str) -> ProgramSpec {
+        ProgramSpec {
+            name: "prog".into(),
+            section: section.into(),
+            section_index: 1,
+            program_type: elf::program::program_type_for_section(section).expect("a known section"),
+            section_offset: 0,
+            insns: Vec::new(),
+            relocations: Vec::new(),
+        }
+    }
+
+    /// The BTF id and module of `section`'s target in the synthetic kernel, with the
+    /// name of libbpf's tp_btf prefix rule (`btf_trace_<name>`) and a plain FUNC.
+    #[test]
+    fn targets_are_found_by_libbpfs_names_in_vmlinux_and_modules() {
+        let dir = synthetic_kernel_btf("attach");
+        let kernel = KernelBtf::at(&dir);
+        let found = |section: &str| {
+            let target = attach_target(&program(section), &kernel, None)
+                .expect("found")
+                .expect("a BTF-attach type");
+            let module = match target.place {
+                Place::Vmlinux => None,
+                Place::Module(name) => Some(name),
+                Place::Program(_) => panic!("no -attach-prog here"),
+            };
+            (target.btf_id, module)
+        };
+        // tp_btf/thing is the TYPEDEF btf_trace_thing (4), not the FUNC of that name (5).
+        assert_eq!(found("tp_btf/thing"), (4, None));
+        assert_eq!(found("fentry/do_thing"), (3, None));
+        assert_eq!(found("fexit.s/do_thing"), (3, None));
+        assert_eq!(found("fentry/btf_trace_thing"), (5, None));
+        assert_eq!(found("fmod_ret/mod_thing"), (6, Some("thing_mod".into())));
+        match attach_target(&program("lsm/thing"), &kernel, None) {
+            Err(LoadError::AttachTargetMissing { target, place, .. }) => {
+                assert_eq!(target, "bpf_lsm_thing");
+                assert_eq!(place, KERNEL_PLACE);
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn other_types_never_read_the_kernels_btf_and_freplace_needs_a_program() {
+        let kernel = KernelBtf::at(Path::new("/nonexistent/btf"));
+        assert!(attach_target(&program("xdp"), &kernel, None)
+            .expect("no target needed")
+            .is_none());
+        assert!(attach_target(&program("kprobe/x"), &kernel, None)
+            .expect("no target needed")
+            .is_none());
+        assert!(matches!(
+            attach_target(&program("freplace/xdp_pass"), &kernel, None),
+            Err(LoadError::AttachProgNeeded { .. })
+        ));
+        // A kernel without BTF is said as such for a type that needs it.
+        assert!(matches!(
+            attach_target(&program("fentry/x"), &kernel, None),
+            Err(LoadError::AttachBtf { .. })
+        ));
+    }
+}

@@ -217,7 +217,7 @@ impl KernelBtf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -254,12 +254,13 @@ mod tests {
     const FUNC_GLOBAL: u32 = (12 << 24) | 1;
     const FUNC_PROTO: u32 = 13 << 24;
 
-    #[test]
-    fn names_are_found_in_vmlinux_then_in_a_module() {
-        let dir = std::env::temp_dir().join(format!("kernel-btf-names-{}", std::process::id()));
+    /// A kernel BTF directory under the temp dir named `tag`: vmlinux with [1] int,
+    /// [2] int (void) proto, [3] FUNC do_thing, [4] TYPEDEF btf_trace_thing, [5] FUNC
+    /// btf_trace_thing (same name, another kind); module `thing_mod` with [6] FUNC
+    /// mod_thing. The caller removes the directory.
+    pub(crate) fn synthetic_kernel_btf(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kernel-btf-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        // vmlinux: [1] int, [2] int (void) proto, [3] FUNC do_thing, [4] TYPEDEF
-        // btf_trace_thing, [5] FUNC btf_trace_thing (same name, another kind).
         let strings = b"\0int\0do_thing\0btf_trace_thing\0";
         #[rustfmt::skip]
         let vmlinux = blob(&[
@@ -274,6 +275,12 @@ mod tests {
         let base = strings.len() as u32;
         let module = blob(&[base + 1, FUNC_GLOBAL, 2], b"\0mod_thing\0");
         std::fs::write(dir.join("thing_mod"), module).expect("write module");
+        dir
+    }
+
+    #[test]
+    fn names_are_found_in_vmlinux_then_in_a_module() {
+        let dir = synthetic_kernel_btf("names");
         let kernel = KernelBtf::at(&dir);
         let found = |name, kind| kernel.find_named(name, kind).expect("readable");
         let vmlinux_type = |type_id| {

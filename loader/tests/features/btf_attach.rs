@@ -256,3 +256,58 @@ fn a_missing_kernel_function_exit_3_or_program_exit_4_is_one_sentence_and_nothin
     assert!(pins.entries().is_empty(), "{:?}", pins.entries());
     assert!(!super::tracing::program_loaded("before_xdp"));
 }
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn attach_prog_ifname_is_the_xdp_program_attached_there() {
+    require_root();
+    let net = TestNet::new();
+    net.load_ok();
+    let pins = PinDir::new("btf-ifname");
+    let object = fixture("btf_on_xdp");
+    let with = |interface: &str| {
+        net.in_xdp_ns(
+            xdploader(),
+            &[
+                "-file",
+                path_str(&object),
+                "-load-only",
+                "-pin-path",
+                pins.as_str(),
+                "-attach-prog",
+                interface,
+            ],
+        )
+    };
+    // The veth's XDP program (kern/xdp.elf's xdp_skeleton, with BTF) is the target:
+    // xdp_target is none of its functions, so fentry/fexit attach to its entry function.
+    let output = with(&net.xdp_if);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        let (kind, _, attach_btf_id) = pinned_program(&pins.join("before_xdp"));
+        assert_eq!(kind, "tracing");
+        assert_ne!(attach_btf_id, 0);
+    } else {
+        // No trampolines here: the load got as far as the kernel, past -attach-prog.
+        assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+        assert!(stderr.contains(TRAMPOLINE_REFUSED), "{stderr}");
+    }
+    for pin in pins.entries() {
+        let _ = std::fs::remove_file(pins.join(&pin));
+    }
+    // An interface without an XDP program, and no interface at all: one sentence, exit 4.
+    // (The namespace's own loopback has none.)
+    for (interface, words) in [
+        ("lo", "interface lo has no XDP program attached"),
+        ("nosuchif0", "it is neither a program id nor an interface"),
+    ] {
+        let output = with(interface);
+        assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("xdploader: -attach-prog {interface}: {words}")),
+            "{stderr}"
+        );
+        assert!(pins.entries().is_empty(), "{:?}", pins.entries());
+    }
+}
