@@ -104,6 +104,21 @@ impl AttachProg {
     fn describe(&self) -> String {
         format!("program {} ({})", self.id, self.name)
     }
+
+    /// What `program` attaches to in this program, for the attach line
+    /// (`xdp_prog_main of program 42 (xdp_prog_main)`); `None` when its type attaches
+    /// only to the kernel.
+    pub fn target_of(&self, program: &ProgramSpec) -> Option<String> {
+        let ProgramType::AttachBtf { attach, .. } = program.program_type else {
+            return None;
+        };
+        if attach.targets == AttachTargets::Kernel {
+            return None;
+        }
+        let func = self.function(target_name(program, &attach).as_deref())?;
+        let name = self.btf.name(func).unwrap_or("?");
+        Some(format!("{name} of {}", self.describe()))
+    }
 }
 
 /// A program's attach target: the BTF id and where it is.

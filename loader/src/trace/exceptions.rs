@@ -86,7 +86,7 @@ pub fn start_exceptions(say: &mut dyn FnMut(String)) -> Result<ExceptionsWatch, 
     let loaded = load_all(&object, &request, &CoreContext::default(), say)?;
     let mut links = Vec::new();
     for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
-        if let Some(link) = attach(program, fd, plan)? {
+        if let Some(link) = attach(program, fd, plan, None)? {
             say(link.line());
             links.push(link);
         }

@@ -66,7 +66,10 @@ pub fn trace_object(
         let mut links: Vec<TraceLink> = Vec::new();
         let mut lines = Vec::new();
         for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
-            match (attach(program, fd, plan)?, plan) {
+            let on_program = core
+                .attach_prog()
+                .and_then(|target| target.target_of(program));
+            match (attach(program, fd, plan, on_program)?, plan) {
                 (Some(link), _) => {
                     lines.push(link.line());
                     links.push(link);

@@ -44,18 +44,21 @@ pub fn link_pin_path(pin_root: &Path, program: &str) -> PathBuf {
 }
 
 /// Attaches `program` (loaded as `prog`) as `plan` says; `None` for a program the plan
-/// leaves unattached.
+/// leaves unattached. `on_program` is what it was loaded to attach to in another BPF
+/// program (`-attach-prog`), said in its line instead of the section's suffix.
 pub fn attach(
     program: &ProgramSpec,
     prog: &ProgFd,
     plan: &Plan,
+    on_program: Option<String>,
 ) -> Result<Option<TraceLink>, TraceError> {
     let target = match plan {
         Plan::PerfEvent(target) => target.to_string(),
         Plan::RawTracepoint(name) => name.clone(),
         // The target was resolved at load time; the section names it (`fentry/<function>`).
-        Plan::Tracing { .. } => match program.section.split_once('/') {
-            Some((_, target)) if !target.is_empty() => target.to_string(),
+        Plan::Tracing { .. } => match (on_program, program.section.split_once('/')) {
+            (Some(on_program), _) => on_program,
+            (None, Some((_, target))) if !target.is_empty() => target.to_string(),
             _ => "its load-time target".to_string(),
         },
         Plan::NotAttached(_) => return Ok(None),
@@ -101,7 +104,7 @@ pub fn attach(
                 )?,
                 // `plan` makes a raw tracepoint plan of these; the same either way.
                 TraceTarget::RawTracepoint { name } => {
-                    return attach(program, prog, &Plan::RawTracepoint(name.clone()));
+                    return attach(program, prog, &Plan::RawTracepoint(name.clone()), None);
                 }
             };
             // The link holds the event from here on; its descriptor closes at the end

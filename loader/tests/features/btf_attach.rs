@@ -215,10 +215,14 @@ fn fentry_and_fexit_on_an_xdp_program_count_its_test_runs_exactly() {
         return;
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("Attached before_xdp (fentry) to xdp_target, link id "),
-        "{stdout}"
-    );
+    for line in [
+        format!(
+            "Attached before_xdp (fentry) to xdp_target of program {id} (xdp_target), link id "
+        ),
+        format!("Attached after_xdp (fexit) to xdp_target of program {id} (xdp_target), link id "),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
+    }
     let frame = TempFile::new("btf-on-xdp-frame", &test_frame(64));
     for _ in 0..7 {
         assert_eq!(
