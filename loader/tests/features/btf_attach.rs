@@ -315,3 +315,19 @@ fn attach_prog_ifname_is_the_xdp_program_attached_there() {
         assert!(pins.entries().is_empty(), "{:?}", pins.entries());
     }
 }
+
+#[test]
+fn dump_says_what_each_btf_attach_program_looks_up() {
+    let object = fixture("btf_attach");
+    let output = run(xdploader(), &["-file", path_str(&object), "-dump"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "\ton_btf_tp: tracing, 2 instructions, section tp_btf/sys_enter, attaches to TYPEDEF btf_trace_sys_enter",
+        "\ton_modret: tracing, 2 instructions, section fmod_ret/bpf_modify_return_test, attaches to FUNC bpf_modify_return_test",
+        "\ton_open: lsm, 2 instructions, section lsm/file_open, attaches to FUNC bpf_lsm_file_open",
+        "\ton_task: tracing, 2 instructions, section iter/task, attaches to FUNC bpf_iter_task",
+    ] {
+        assert!(stdout.lines().any(|got| got == line), "{line:?} in:\n{stdout}");
+    }
+}
