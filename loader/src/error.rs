@@ -284,7 +284,7 @@ impl fmt::Display for LoadError {
                 kind,
             } => write!(
                 f,
-                "program {program} in section `{section}` is a {kind} program, which needs its attach target found in the kernel's BTF; this loader does not load those yet"
+                "program {program} in section `{section}` is a {kind} program, which this loader does not load yet"
             ),
             LoadError::NotXdp {
                 program,
