@@ -66,6 +66,15 @@ pub fn trace_object(
         let mut links: Vec<TraceLink> = Vec::new();
         let mut lines = Vec::new();
         for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
+            if matches!(plan, Plan::Iterator) && !request.pin_links {
+                lines.push(format!(
+                    "Program {} ({}) is not attached: an iterator runs when its pinned link is read; give -pin-path DIR to pin one at DIR/link_{}",
+                    program.name,
+                    program.program_type.name(),
+                    program.name
+                ));
+                continue;
+            }
             let on_program = core
                 .attach_prog()
                 .and_then(|target| target.target_of(program));
@@ -99,6 +108,15 @@ pub fn trace_object(
                         link.id,
                         path.display()
                     ));
+                }
+                for (link, path) in links.iter().zip(&link_pins) {
+                    if link.kind == "iter" {
+                        say(format!(
+                            "Iterator {} runs each time its link is read: `cat {}`",
+                            link.program,
+                            path.display()
+                        ));
+                    }
                 }
                 say(format!(
                     "The programs stay attached after xdploader exits; to detach them, remove the link pins: `rm {}`",

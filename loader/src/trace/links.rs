@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use elf::{ProgramSpec, TraceTarget};
+use sys::abi::BPF_TRACE_ITER;
 use sys::link::{perf_event_link_create, raw_tracepoint_open, tracing_link_create, LinkFd};
 use sys::ProgFd;
 
@@ -61,6 +62,10 @@ pub fn attach(
             (None, Some((_, target))) if !target.is_empty() => target.to_string(),
             _ => "its load-time target".to_string(),
         },
+        Plan::Iterator => program
+            .section
+            .split_once('/')
+            .map_or_else(String::new, |(_, target)| target.to_string()),
         Plan::NotAttached(_) => return Ok(None),
     };
     let at = Attaching {
@@ -125,6 +130,11 @@ pub fn attach(
                 }
                 Err(error) => return Err(link_error(error)),
             }
+        }
+        // No iterator arguments: the iterators that need one (a map's elements, a
+        // cgroup) are refused by the kernel here, in the link's sentence.
+        Plan::Iterator => {
+            tracing_link_create(prog.as_fd(), BPF_TRACE_ITER, &at.target).map_err(link_error)?
         }
         Plan::NotAttached(_) => return Ok(None),
     };

@@ -18,6 +18,10 @@ pub enum Plan {
     /// `BPF_LINK_CREATE` with its expected attach type and target 0, the target being the
     /// one it was loaded for (a kernel function, or -attach-prog's program).
     Tracing { attach_type: u32, ext: bool },
+    /// An iterator: with `-pin-path`, a link (`BPF_LINK_CREATE`, `BPF_TRACE_ITER`)
+    /// pinned beside it, which runs the iterator each time it is read; without, not
+    /// attached (a link only this process holds would be read by nobody).
+    Iterator,
     /// Loaded and pinned, not attached: why, and what to do instead.
     NotAttached(String),
 }
@@ -37,6 +41,7 @@ impl Plan {
                 BPF_LSM_MAC => "lsm",
                 _ => "tracing",
             },
+            Plan::Iterator => "iter",
             Plan::NotAttached(_) => "not attached",
         }
     }
@@ -51,9 +56,7 @@ pub fn plan(
     kind: &str,
 ) -> Result<Plan, elf::TargetError> {
     if prog_type == BPF_PROG_TYPE_TRACING && expected_attach_type == BPF_TRACE_ITER {
-        return Ok(Plan::NotAttached(
-            "an iterator runs when its link is read, not on an event: pin one with `bpftool iter pin` and read the pin".into(),
-        ));
+        return Ok(Plan::Iterator);
     }
     if prog_type == BPF_PROG_TYPE_TRACING
         || prog_type == BPF_PROG_TYPE_LSM
@@ -159,11 +162,10 @@ mod tests {
     }
 
     #[test]
-    fn iterators_are_loaded_not_attached() {
-        match decide(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, "iter/task") {
-            Plan::NotAttached(why) => assert!(why.contains("bpftool iter pin"), "{why}"),
-            other => panic!("{other:?}"),
-        }
+    fn iterators_get_a_link_of_their_own_kind() {
+        let decided = decide(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, "iter/task");
+        assert_eq!(decided, Plan::Iterator);
+        assert_eq!(decided.kind(), "iter");
     }
 
     #[test]

@@ -138,20 +138,30 @@ fn every_btf_attach_type_loads_or_is_refused_as_bpftool_is() {
 
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
-fn a_tp_btf_program_counts_exactly_and_its_pinned_link_detaches_when_removed() {
+fn a_tp_btf_program_counts_exactly_an_iterator_link_reads_and_both_detach_when_unpinned() {
     require_root();
     let pins = PinDir::new("btf-trace-counts");
     let output = trace_pinned("btf_trace", &pins, None);
     assert!(output.status.success(), "{}", describe(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let iter_pin = pins.join("link_map_iter");
     for line in [
-        "Attached btf_getpid (tp_btf) to sys_enter, link id ",
-        "Program map_iter (tracing) is not attached: an iterator runs when its link is read, not on an event: pin one with `bpftool iter pin` and read the pin",
+        "Attached btf_getpid (tp_btf) to sys_enter, link id ".to_string(),
+        "Attached map_iter (iter) to bpf_map, link id ".to_string(),
+        format!(
+            "Iterator map_iter runs each time its link is read: `cat {}`",
+            iter_pin.display()
+        ),
     ] {
-        assert!(stdout.contains(line), "{line:?} in:\n{stdout}");
+        assert!(stdout.contains(&line), "{line:?} in:\n{stdout}");
     }
     let links = attached_link_ids(&stdout);
-    assert_eq!(links.len(), 1, "{stdout}");
+    assert_eq!(links.len(), 2, "{stdout}");
+    // Reading the iterator's pinned link runs it: one "map" line per map in the kernel,
+    // this object's two among them.
+    let read = std::fs::read_to_string(&iter_pin).expect("read the iterator link");
+    assert!(read.lines().count() >= 2, "{read:?}");
+    assert!(read.lines().all(|line| line == "map"), "{read:?}");
     let link = bpftool_json(&["link", "show", "id", &links[0].to_string()]);
     // The kernel makes a raw tracepoint link of a tp_btf program's BPF_LINK_CREATE.
     assert_eq!(link["type"], "raw_tracepoint", "{link}");
@@ -166,10 +176,13 @@ fn a_tp_btf_program_counts_exactly_and_its_pinned_link_detaches_when_removed() {
     assert_eq!(array_values(&["pinned", path_str(&hits)]), [31]);
 
     std::fs::remove_file(pins.join("link_btf_getpid")).expect("remove the link pin");
+    std::fs::remove_file(&iter_pin).expect("remove the iterator's link pin");
     assert!(
-        wait_for(Duration::from_secs(5), || !kernel_link_ids()
-            .contains(&links[0])),
-        "the link is gone once its pin is"
+        wait_for(Duration::from_secs(5), || {
+            let listed = kernel_link_ids();
+            links.iter().all(|id| !listed.contains(id))
+        }),
+        "the links are gone once their pins are"
     );
     call_getpid(4);
     assert_eq!(array_values(&["pinned", path_str(&hits)]), [31]);

@@ -88,8 +88,14 @@ pub const CASES: &[Case] = &[
                 &format!("$ sudo xdploader -file {object} -trace -pin-path /sys/fs/bpf/btf"),
                 &[xdploader(), "-file", object, "-trace", "-pin-path", &dir],
             );
+            let link = format!("{dir}/link_map_iter");
+            s.cmd(
+                "$ sudo bpftool link show pinned /sys/fs/bpf/btf/link_map_iter",
+                &["bpftool", "link", "show", "pinned", &link],
+            );
             s.cmd("$ sudo rm -r /sys/fs/bpf/btf", &["rm", "-r", &dir]);
         },
+        mask: mask_prog_ids,
         ..Case::BASE
     },
     Case {
