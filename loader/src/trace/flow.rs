@@ -78,7 +78,22 @@ pub fn trace_object(
             let on_program = core
                 .attach_prog()
                 .and_then(|target| target.target_of(program));
-            match (attach(program, fd, plan, on_program)?, plan) {
+            let attached = match (attach(program, fd, plan, on_program), plan) {
+                // An iterator that needs an argument (a map, a cgroup) is refused a link
+                // without one: said, and the rest goes on, as for any unattached type.
+                (Err(TraceError::Link { error, .. }), Plan::Iterator) => {
+                    lines.push(format!(
+                        "Program {} ({}) is not attached: the kernel refused its iterator a link without arguments ({:?}); pin it with `bpftool iter pin {} PATH map id ID`",
+                        program.name,
+                        program.program_type.name(),
+                        error.errno,
+                        request.pin_root.join(&program.name).display()
+                    ));
+                    continue;
+                }
+                (attached, _) => attached?,
+            };
+            match (attached, plan) {
                 (Some(link), _) => {
                     lines.push(link.line());
                     links.push(link);
