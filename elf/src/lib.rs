@@ -20,7 +20,9 @@ pub use crate::error::ParseError;
 pub use crate::link::{LinkError, LinkedCoreRelo, LinkedProgram, PlacedFunction};
 pub use crate::map::{DataKind, InitialSlot, MapOrigin, MapSpec, Pinning};
 pub use crate::object::{CodeSection, Function, Object, EM_BPF};
-pub use crate::program::{ProgramSpec, ProgramType, XdpAttach};
+pub use crate::program::{
+    attach_target_name, AttachBtf, AttachTargets, ProgramSpec, ProgramType, XdpAttach,
+};
 pub use crate::reloc::{RelocTarget, Relocation, UnsupportedFeature};
 pub use crate::section::{SectionInfo, SectionKind};
 pub use crate::trace_target::{trace_target, TargetError, TraceTarget};

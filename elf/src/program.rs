@@ -25,8 +25,56 @@ pub enum ProgramType {
         /// `.s` sections: `BPF_F_SLEEPABLE`.
         sleepable: bool,
     },
+    /// A type whose load names its attach target by BTF id (libbpf's `SEC_ATTACH_BTF`
+    /// rows: tp_btf, fentry, fexit, fmod_ret, lsm, iter, freplace): the loader looks the
+    /// section's suffix up, as [`AttachBtf`] says, before `BPF_PROG_LOAD`.
+    AttachBtf {
+        /// The type's name, as `bpftool prog show` prints it (`tracing`, `lsm`, `ext`).
+        kind: &'static str,
+        /// `enum bpf_prog_type`.
+        prog_type: u32,
+        /// `enum bpf_attach_type`, checked by the kernel at load time.
+        expected_attach_type: u32,
+        /// `.s` sections: `BPF_F_SLEEPABLE`.
+        sleepable: bool,
+        /// How the target is found.
+        attach: AttachBtf,
+    },
     /// Recognised, but this loader does not load it; the name is libbpf's.
     Unsupported { kind: &'static str },
+}
+
+/// How a program's attach target is named in BTF: the section's suffix, after
+/// `prefix`, as a `FUNC` (or, for tp_btf, the `TYPEDEF` of the tracepoint's function
+/// pointer), in the kernel's BTF or in another BPF program's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachBtf {
+    /// What libbpf puts before the suffix: `btf_trace_`, `bpf_lsm_`, `bpf_iter_` or "".
+    pub prefix: &'static str,
+    /// The target is a `TYPEDEF` (tp_btf), not a `FUNC`.
+    pub typedef: bool,
+    /// Where the target may be.
+    pub targets: AttachTargets,
+}
+
+/// Where an attach target may live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachTargets {
+    /// Only the kernel (vmlinux or a module): tp_btf, fmod_ret, lsm, iter.
+    Kernel,
+    /// The kernel, or a function of a loaded BPF program when one is named (fentry, fexit).
+    KernelOrProgram,
+    /// Only a BPF program's function (freplace).
+    Program,
+}
+
+/// The attach target a section names: everything after the first `/` (`fentry/do_unlinkat`
+/// names `do_unlinkat`), or `None` when there is nothing after it.
+pub fn attach_target_name(section: &str) -> Option<&str> {
+    section
+        .split_once('/')
+        .map(|(_, target)| target)
+        .filter(|target| !target.is_empty())
 }
 
 // From include/uapi/linux/bpf.h: `enum bpf_prog_type`.
@@ -44,6 +92,9 @@ const BPF_PROG_TYPE_SK_MSG: u32 = 16;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 const BPF_PROG_TYPE_LWT_SEG6LOCAL: u32 = 19;
 const BPF_PROG_TYPE_FLOW_DISSECTOR: u32 = 22;
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_PROG_TYPE_EXT: u32 = 28;
+const BPF_PROG_TYPE_LSM: u32 = 29;
 const BPF_PROG_TYPE_SK_LOOKUP: u32 = 30;
 const BPF_PROG_TYPE_SYSCALL: u32 = 31;
 // `enum bpf_attach_type`, for the types the kernel wants it for at load time (libbpf's
@@ -51,6 +102,12 @@ const BPF_PROG_TYPE_SYSCALL: u32 = 31;
 const BPF_CGROUP_SOCK_OPS: u32 = 3;
 const BPF_SK_MSG_VERDICT: u32 = 7;
 const BPF_FLOW_DISSECTOR: u32 = 17;
+const BPF_TRACE_RAW_TP: u32 = 23;
+const BPF_TRACE_FENTRY: u32 = 24;
+const BPF_TRACE_FEXIT: u32 = 25;
+const BPF_MODIFY_RETURN: u32 = 26;
+const BPF_LSM_MAC: u32 = 27;
+const BPF_TRACE_ITER: u32 = 28;
 const BPF_SK_LOOKUP: u32 = 36;
 
 /// `expected_attach_type` of an XDP program.
@@ -69,7 +126,9 @@ impl ProgramType {
     pub fn name(self) -> &'static str {
         match self {
             ProgramType::Xdp { .. } => "XDP",
-            ProgramType::Plain { kind, .. } | ProgramType::Unsupported { kind } => kind,
+            ProgramType::Plain { kind, .. }
+            | ProgramType::AttachBtf { kind, .. }
+            | ProgramType::Unsupported { kind } => kind,
         }
     }
 }
@@ -127,6 +186,35 @@ const fn sleepable(name: &'static str, kind: &'static str, prog_type: u32) -> Se
             prog_type,
             expected_attach_type: 0,
             sleepable: true,
+        },
+    }
+}
+
+/// One `SEC_ATTACH_BTF` row: `name` is the section prefix up to and including `/`.
+#[allow(clippy::too_many_arguments)]
+const fn attach_btf(
+    name: &'static str,
+    kind: &'static str,
+    prog_type: u32,
+    expected_attach_type: u32,
+    sleepable: bool,
+    prefix: &'static str,
+    typedef: bool,
+    targets: AttachTargets,
+) -> SectionDef {
+    SectionDef {
+        name,
+        matching: Match::Prefix,
+        program_type: ProgramType::AttachBtf {
+            kind,
+            prog_type,
+            expected_attach_type,
+            sleepable,
+            attach: AttachBtf {
+                prefix,
+                typedef,
+                targets,
+            },
         },
     }
 }
@@ -257,12 +345,126 @@ static SECTION_DEFS: &[SectionDef] = &[
         BPF_PROG_TYPE_RAW_TRACEPOINT,
         0,
     ),
-    other("tp_btf/", Match::Prefix, "BTF tracepoint"),
-    other("fentry/", Match::Prefix, "fentry"),
-    other("fexit/", Match::Prefix, "fexit"),
-    other("fmod_ret/", Match::Prefix, "fmod_ret"),
-    other("lsm/", Match::Prefix, "LSM"),
-    other("iter/", Match::Prefix, "iterator"),
+    attach_btf(
+        "tp_btf/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_RAW_TP,
+        false,
+        "btf_trace_",
+        true,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "fentry/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FENTRY,
+        false,
+        "",
+        false,
+        AttachTargets::KernelOrProgram,
+    ),
+    attach_btf(
+        "fentry.s/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FENTRY,
+        true,
+        "",
+        false,
+        AttachTargets::KernelOrProgram,
+    ),
+    attach_btf(
+        "fexit/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FEXIT,
+        false,
+        "",
+        false,
+        AttachTargets::KernelOrProgram,
+    ),
+    attach_btf(
+        "fexit.s/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_FEXIT,
+        true,
+        "",
+        false,
+        AttachTargets::KernelOrProgram,
+    ),
+    attach_btf(
+        "fmod_ret/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_MODIFY_RETURN,
+        false,
+        "",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "fmod_ret.s/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_MODIFY_RETURN,
+        true,
+        "",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "lsm/",
+        "lsm",
+        BPF_PROG_TYPE_LSM,
+        BPF_LSM_MAC,
+        false,
+        "bpf_lsm_",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "lsm.s/",
+        "lsm",
+        BPF_PROG_TYPE_LSM,
+        BPF_LSM_MAC,
+        true,
+        "bpf_lsm_",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "iter/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_ITER,
+        false,
+        "bpf_iter_",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "iter.s/",
+        "tracing",
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_ITER,
+        true,
+        "bpf_iter_",
+        false,
+        AttachTargets::Kernel,
+    ),
+    attach_btf(
+        "freplace/",
+        "ext",
+        BPF_PROG_TYPE_EXT,
+        0,
+        false,
+        "",
+        false,
+        AttachTargets::Program,
+    ),
     sleepable("syscall", "syscall", BPF_PROG_TYPE_SYSCALL),
     other("cgroup_skb/", Match::Prefix, "cgroup skb"),
     other("cgroup/", Match::Prefix, "cgroup"),
@@ -466,20 +668,84 @@ mod tests {
     }
 
     #[test]
-    fn types_that_need_an_attach_target_stay_refused_by_name() {
-        for (section, kind) in [
-            ("fentry/bpf_prog_run", "fentry"),
-            ("tp_btf/xdp_exception", "BTF tracepoint"),
-            ("lsm/file_open", "LSM"),
+    fn attach_btf_sections_load_as_libbpf_resolves_them() {
+        let attach_type = |section| match program_type_for_section(section) {
+            Some(ProgramType::AttachBtf {
+                kind,
+                prog_type,
+                expected_attach_type,
+                sleepable,
+                attach,
+            }) => Some((
+                kind,
+                prog_type,
+                expected_attach_type,
+                sleepable,
+                attach.prefix,
+                attach.typedef,
+                attach.targets,
+            )),
+            _ => None,
+        };
+        use AttachTargets::*;
+        for (section, expected) in [
+            (
+                "tp_btf/xdp_exception",
+                ("tracing", 26, 23, false, "btf_trace_", true, Kernel),
+            ),
+            (
+                "fentry/bpf_prog_run",
+                ("tracing", 26, 24, false, "", false, KernelOrProgram),
+            ),
+            (
+                "fentry.s/x",
+                ("tracing", 26, 24, true, "", false, KernelOrProgram),
+            ),
+            (
+                "fexit/x",
+                ("tracing", 26, 25, false, "", false, KernelOrProgram),
+            ),
+            (
+                "fexit.s/x",
+                ("tracing", 26, 25, true, "", false, KernelOrProgram),
+            ),
+            ("fmod_ret/x", ("tracing", 26, 26, false, "", false, Kernel)),
+            ("fmod_ret.s/x", ("tracing", 26, 26, true, "", false, Kernel)),
+            (
+                "lsm/file_open",
+                ("lsm", 29, 27, false, "bpf_lsm_", false, Kernel),
+            ),
+            (
+                "lsm.s/file_open",
+                ("lsm", 29, 27, true, "bpf_lsm_", false, Kernel),
+            ),
+            (
+                "iter/task",
+                ("tracing", 26, 28, false, "bpf_iter_", false, Kernel),
+            ),
+            (
+                "iter.s/task",
+                ("tracing", 26, 28, true, "bpf_iter_", false, Kernel),
+            ),
+            (
+                "freplace/xdp_pass",
+                ("ext", 28, 0, false, "", false, Program),
+            ),
         ] {
-            assert_eq!(
-                program_type_for_section(section),
-                Some(ProgramType::Unsupported { kind }),
-                "{section}"
-            );
+            assert_eq!(attach_type(section), Some(expected), "{section}");
         }
+        assert_eq!(
+            attach_target_name("fentry.s/do_unlinkat"),
+            Some("do_unlinkat")
+        );
+        assert_eq!(
+            attach_target_name("iter/bpf_map_elem"),
+            Some("bpf_map_elem")
+        );
+        assert_eq!(attach_target_name("fentry/"), None);
         // Not a prefix match: "kprobex" is no kprobe section.
         assert_eq!(program_type_for_section("kprobex"), None);
         assert_eq!(program_type_for_section("tpx"), None);
+        assert_eq!(program_type_for_section("fentryx"), None);
     }
 }

@@ -171,11 +171,12 @@ pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
     for program in &object.programs {
         let _ = writeln!(
             out,
-            "\t{}: {}, {} instructions, section {}",
+            "\t{}: {}, {} instructions, section {}{}",
             program.name,
             program.program_type.name(),
             program.insns.len(),
-            program.section
+            program.section,
+            attach_target_line(program)
         );
     }
     let _ = writeln!(out, "\nRelocations:");
@@ -267,4 +268,17 @@ pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
         )
     );
     out
+}
+
+/// `, attaches to TYPEDEF btf_trace_sys_enter`: what a BTF-attach program's load looks
+/// up (in the kernel's BTF, or with -attach-prog in that program's), as libbpf names it.
+fn attach_target_line(program: &elf::ProgramSpec) -> String {
+    let elf::ProgramType::AttachBtf { attach, .. } = program.program_type else {
+        return String::new();
+    };
+    let kind = if attach.typedef { "TYPEDEF" } else { "FUNC" };
+    match elf::attach_target_name(&program.section) {
+        Some(suffix) => format!(", attaches to {kind} {}{suffix}", attach.prefix),
+        None => ", names no attach target".to_string(),
+    }
 }

@@ -15,7 +15,8 @@ pub enum ExitKind {
     Usage = 1,
     /// 2: the object cannot be parsed or needs something this loader does not support.
     BadObject = 2,
-    /// 3: the kernel refused a map, a program or the attachment.
+    /// 3: the kernel refused a map, a program or the attachment, or lacks the kernel
+    /// function a program attaches to.
     KernelRefused = 3,
     /// 4: the environment is missing something (root, bpffs, an interface, a file).
     Environment = 4,
@@ -62,6 +63,38 @@ pub enum LoadError {
         program: String,
         insn_index: usize,
         symbol: String,
+    },
+    /// A tracing, LSM or ext program's attach target is not where it must be: `target`
+    /// is the name looked up (`bpf_lsm_file_open`), `place` where (`the kernel's BTF
+    /// (vmlinux and every module)`, `program 42 (xdp_prog_main)'s BTF`).
+    AttachTargetMissing {
+        program: String,
+        section: String,
+        target: String,
+        place: String,
+    },
+    /// A freplace program, which attaches only to another BPF program, without -attach-prog.
+    AttachProgNeeded {
+        program: String,
+        section: String,
+    },
+    /// `-attach-prog` names no program that can be a target: `reason` says why.
+    AttachProg {
+        spec: String,
+        reason: String,
+    },
+    /// The kernel refused, with EPERM and no verifier log, a program that runs through a
+    /// BPF trampoline (fentry, fexit, fmod_ret, lsm, freplace) although this process
+    /// may load BPF.
+    TrampolineRefused {
+        program: String,
+        section: String,
+        error: ProgLoadError,
+    },
+    /// The BTF an attach target is looked up in cannot be read.
+    AttachBtf {
+        program: String,
+        reason: String,
     },
     /// Tail-call programs but no single prog array to put them in.
     NoProgArray {
@@ -202,7 +235,15 @@ impl LoadError {
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
+            | LoadError::AttachProg { .. }
+            | LoadError::AttachBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
+            // The kernel cannot take the program: it lacks the function the program is
+            // for, or refuses the trampoline (libbpf fails on both at load time too).
+            LoadError::AttachTargetMissing { .. } | LoadError::TrampolineRefused { .. } => {
+                ExitKind::KernelRefused
+            }
+            LoadError::AttachProgNeeded { .. } => ExitKind::Usage,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
     }
@@ -243,7 +284,7 @@ impl fmt::Display for LoadError {
                 kind,
             } => write!(
                 f,
-                "program {program} in section `{section}` is a {kind} program, which needs its attach target found in the kernel's BTF; this loader does not load those yet"
+                "program {program} in section `{section}` is a {kind} program, which this loader does not load yet"
             ),
             LoadError::NotXdp {
                 program,
@@ -267,6 +308,35 @@ impl fmt::Display for LoadError {
             LoadError::KernelBtf { program, reason } => write!(
                 f,
                 "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"
+            ),
+            LoadError::AttachTargetMissing {
+                program,
+                section,
+                target,
+                place,
+            } => write!(
+                f,
+                "program {program} in section `{section}` attaches to `{target}`, which is not in {place}; name a function that is there (`bpftool btf dump` lists them)"
+            ),
+            LoadError::AttachProgNeeded { program, section } => write!(
+                f,
+                "program {program} in section `{section}` replaces a function of another BPF program: name that program with -attach-prog ID|IFNAME"
+            ),
+            LoadError::AttachProg { spec, reason } => {
+                write!(f, "-attach-prog {spec}: {reason}")
+            }
+            LoadError::TrampolineRefused {
+                program,
+                section,
+                error,
+            } => write!(
+                f,
+                "the kernel refused program {program} in section `{section}` ({:?}, no verifier log): it runs through a BPF trampoline, which this kernel does not allow here although this process may load BPF (`bpftool prog loadall` is refused the same way); load it on a kernel that allows fentry programs",
+                error.errno
+            ),
+            LoadError::AttachBtf { program, reason } => write!(
+                f,
+                "program {program} attaches to a function named in BTF, and that BTF cannot be read: {reason}"
             ),
             LoadError::BadRelocation {
                 program,

@@ -17,6 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
+#[path = "features/btf_attach.rs"]
+mod btf_attach;
 #[path = "features/co_re.rs"]
 mod co_re;
 #[path = "features/dump.rs"]

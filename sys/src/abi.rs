@@ -13,6 +13,8 @@ pub const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 pub const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_BTF_LOAD: u32 = 18;
+pub const BPF_BTF_GET_FD_BY_ID: u32 = 19;
+pub const BPF_BTF_GET_NEXT_ID: u32 = 23;
 pub const BPF_MAP_FREEZE: u32 = 22;
 pub const BPF_LINK_CREATE: u32 = 28;
 pub const BPF_LINK_UPDATE: u32 = 29;
@@ -75,6 +77,7 @@ pub const BPF_PROG_TYPE_XDP: u32 = 6;
 pub const BPF_PROG_TYPE_PERF_EVENT: u32 = 7;
 pub const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 pub const BPF_PROG_TYPE_TRACING: u32 = 26;
+pub const BPF_PROG_TYPE_EXT: u32 = 28;
 pub const BPF_PROG_TYPE_LSM: u32 = 29;
 
 // enum bpf_attach_type
@@ -83,6 +86,7 @@ pub const BPF_TRACE_FENTRY: u32 = 24;
 pub const BPF_TRACE_FEXIT: u32 = 25;
 pub const BPF_MODIFY_RETURN: u32 = 26;
 pub const BPF_LSM_MAC: u32 = 27;
+pub const BPF_TRACE_ITER: u32 = 28;
 pub const BPF_XDP_DEVMAP: u32 = 33;
 pub const BPF_XDP_CPUMAP: u32 = 35;
 pub const BPF_XDP: u32 = 37;
@@ -201,6 +205,10 @@ mod tests {
             ("BPF_PROG_LOAD", super::BPF_PROG_LOAD),
             ("BPF_OBJ_GET_INFO_BY_FD", super::BPF_OBJ_GET_INFO_BY_FD),
             ("BPF_BTF_LOAD", super::BPF_BTF_LOAD),
+            ("BPF_BTF_GET_FD_BY_ID", super::BPF_BTF_GET_FD_BY_ID),
+            ("BPF_BTF_GET_NEXT_ID", super::BPF_BTF_GET_NEXT_ID),
+            ("BPF_PROG_TYPE_EXT", super::BPF_PROG_TYPE_EXT),
+            ("BPF_TRACE_ITER", super::BPF_TRACE_ITER),
             ("BPF_MAP_FREEZE", super::BPF_MAP_FREEZE),
             ("BPF_PROG_BIND_MAP", super::BPF_PROG_BIND_MAP),
             ("BPF_LINK_CREATE", super::BPF_LINK_CREATE),

@@ -251,7 +251,7 @@ pub fn prog_ids() -> Result<Vec<u32>, SysError> {
     next_ids(BPF_PROG_GET_NEXT_ID, "BPF_PROG_GET_NEXT_ID")
 }
 
-fn next_ids(cmd: u32, op: &'static str) -> Result<Vec<u32>, SysError> {
+pub(crate) fn next_ids(cmd: u32, op: &'static str) -> Result<Vec<u32>, SysError> {
     let mut ids = Vec::new();
     let mut start = 0;
     loop {

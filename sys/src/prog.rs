@@ -49,6 +49,12 @@ pub struct ProgLoad<'a> {
     pub kern_version: u32,
     /// BTF for func_info and line_info; both are `None` without it.
     pub btf: Option<ProgBtf<'a>>,
+    /// `attach_btf_id`: the BTF type id of the attach target (tracing, LSM, ext), or 0.
+    pub attach_btf_id: u32,
+    /// `attach_prog_fd` / `attach_btf_obj_fd` (one field in the kernel): the program
+    /// whose function `attach_btf_id` names, or the module BTF that holds it; `None`
+    /// for vmlinux.
+    pub attach_fd: Option<i32>,
 }
 
 /// A program's BTF: the object's BTF fd and the `bpf_func_info` / `bpf_line_info` records,
@@ -138,6 +144,8 @@ fn load_once(
         prog_flags: spec.prog_flags,
         prog_name: object_name(spec.name),
         expected_attach_type: spec.expected_attach_type,
+        attach_btf_id: spec.attach_btf_id,
+        attach_prog_fd: spec.attach_fd.map_or(0, |fd| fd as u32),
         ..Default::default()
     };
     if let Some(btf) = spec.btf {
@@ -249,6 +257,33 @@ struct BpfProgInfo {
     ifindex: u32,
     /// `gpl_compatible:1` and padding.
     flags: u32,
+    netns_dev: u64,
+    netns_ino: u64,
+    nr_jited_ksyms: u32,
+    nr_jited_func_lens: u32,
+    jited_ksyms: u64,
+    jited_func_lens: u64,
+    btf_id: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    nr_func_info: u32,
+    nr_line_info: u32,
+    line_info: u64,
+    jited_line_info: u64,
+    nr_jited_line_info: u32,
+    line_info_rec_size: u32,
+    jited_line_info_rec_size: u32,
+    nr_prog_tags: u32,
+    prog_tags: u64,
+    run_time_ns: u64,
+    run_cnt: u64,
+    recursion_misses: u64,
+    verified_insns: u32,
+    attach_btf_obj_id: u32,
+    attach_btf_id: u32,
+    /// The struct's alignment tail, named so that it is zeroed: a kernel whose
+    /// `bpf_prog_info` ends earlier refuses non-zero bytes past its end (E2BIG).
+    _pad: u32,
 }
 
 /// What the kernel says about a program.
@@ -261,6 +296,13 @@ pub struct ProgInfo {
     pub xlated_prog_len: u32,
     /// Ids of the maps the program uses.
     pub map_ids: Vec<u32>,
+    /// The id of the program's BTF object (its func_info types), or 0 without BTF.
+    pub btf_id: u32,
+    /// `attach_btf_id`: the BTF type id of a tracing program's target, or 0.
+    pub attach_btf_id: u32,
+    /// `attach_btf_obj_id`: the BTF object (vmlinux, a module's, a program's) that
+    /// `attach_btf_id` is in, or 0.
+    pub attach_btf_obj_id: u32,
 }
 
 fn prog_info_into(prog: BorrowedFd<'_>, info: &mut BpfProgInfo) -> Result<(), SysError> {
@@ -296,7 +338,41 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> Result<ProgInfo, SysError> {
         tag: info.tag,
         xlated_prog_len: info.xlated_prog_len,
         map_ids,
+        btf_id: info.btf_id,
+        attach_btf_id: info.attach_btf_id,
+        attach_btf_obj_id: info.attach_btf_obj_id,
     })
+}
+
+/// `struct bpf_func_info`: where a function starts, and its FUNC in the program's BTF.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct BpfFuncInfo {
+    insn_off: u32,
+    type_id: u32,
+}
+
+/// A program's func_info records as `(insn_off, type_id)`: the first is its entry
+/// function (`BPF_OBJ_GET_INFO_BY_FD` with room for them).
+pub fn prog_func_info(prog: BorrowedFd<'_>) -> Result<Vec<(u32, u32)>, SysError> {
+    let mut info = BpfProgInfo::default();
+    prog_info_into(prog, &mut info)?;
+    let mut records = vec![BpfFuncInfo::default(); info.nr_func_info as usize];
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut with_records = BpfProgInfo {
+        nr_func_info: records.len() as u32,
+        func_info_rec_size: std::mem::size_of::<BpfFuncInfo>() as u32,
+        func_info: ptr(records.as_mut_ptr()),
+        ..Default::default()
+    };
+    prog_info_into(prog, &mut with_records)?;
+    records.truncate(with_records.nr_func_info.min(records.len() as u32) as usize);
+    Ok(records
+        .iter()
+        .map(|record| (record.insn_off, record.type_id))
+        .collect())
 }
 
 /// Opens the program with kernel id `id` (`BPF_PROG_GET_FD_BY_ID`).
@@ -322,5 +398,10 @@ mod tests {
         assert_eq!(offset_of!(BpfProgInfo, map_ids), 56);
         assert_eq!(offset_of!(BpfProgInfo, name), 64);
         assert_eq!(offset_of!(BpfProgInfo, ifindex), 80);
+        assert_eq!(offset_of!(BpfProgInfo, netns_dev), 88);
+        assert_eq!(offset_of!(BpfProgInfo, btf_id), 128);
+        assert_eq!(offset_of!(BpfProgInfo, prog_tags), 184);
+        assert_eq!(offset_of!(BpfProgInfo, verified_insns), 216);
+        assert_eq!(offset_of!(BpfProgInfo, attach_btf_id), 224);
     }
 }

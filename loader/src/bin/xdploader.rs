@@ -77,6 +77,14 @@ struct Args {
         conflicts_with_all = ["interfaces", "dump", "load_only", "detach", "status", "run", "prog"]
     )]
     trace: bool,
+    /// With -load-only or -trace: the BPF program (an id, or the interface whose XDP
+    /// program is meant) that fentry, fexit and freplace programs attach to.
+    #[arg(
+        long = "attach-prog",
+        value_name = "ID|IFNAME",
+        conflicts_with_all = ["interfaces", "dump", "detach", "status", "run"]
+    )]
+    attach_prog: Option<String>,
     /// The entry program to attach; <prog>_<N> goes into slot N of the prog array.
     #[arg(long = "prog", value_name = "NAME", default_value = DEFAULT_PROG)]
     prog: String,
@@ -246,6 +254,7 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
             file,
             entry: &args.prog,
             pin_root: args.pin_root(),
+            attach_prog: args.attach_prog.as_deref(),
         };
         return load::flow::load_only(&object, &request, say);
     }
@@ -280,6 +289,7 @@ fn trace_main(args: &Args) -> ExitCode {
             file,
             pin_root: args.pin_root(),
             pin_links: args.pin_path.is_some(),
+            attach_prog: args.attach_prog.as_deref(),
         };
         trace::flow::trace_object(&object, &request, &mut |line| println!("{line}"))
     })();

@@ -16,6 +16,7 @@ use elf::btf::Btf;
 use elf::{LinkedCoreRelo, LinkedProgram, Object, ProgramSpec};
 
 use crate::error::LoadError;
+use crate::load::attach_btf::AttachProg;
 use crate::load::kernel_btf::KernelBtf;
 use crate::timings;
 
@@ -26,12 +27,15 @@ enum Source {
     Module(usize),
 }
 
-/// The kernel's BTF and the candidates found so far, shared by every program of a load.
+/// The kernel's BTF and the candidates found so far, shared by every program of a load;
+/// also what attach targets are looked up in (the kernel's BTF, and `-attach-prog`'s
+/// program when one is named).
 #[derive(Debug, Default)]
 pub struct CoreContext {
     kernel: KernelBtf,
     /// Local root type id -> candidates, so a type many relocations use is searched once.
     found: RefCell<HashMap<u32, Vec<(Source, u32)>>>,
+    attach_prog: Option<AttachProg>,
 }
 
 /// One relocation, applied.
@@ -48,7 +52,24 @@ impl CoreContext {
         CoreContext {
             kernel,
             found: RefCell::new(HashMap::new()),
+            attach_prog: None,
         }
+    }
+
+    /// The same, with fentry, fexit and freplace programs attaching to `attach_prog`.
+    pub fn with_attach_prog(mut self, attach_prog: Option<AttachProg>) -> CoreContext {
+        self.attach_prog = attach_prog;
+        self
+    }
+
+    /// The kernel's BTF, read on first use.
+    pub fn kernel(&self) -> &KernelBtf {
+        &self.kernel
+    }
+
+    /// The program `-attach-prog` named, if any.
+    pub fn attach_prog(&self) -> Option<&AttachProg> {
+        self.attach_prog.as_ref()
     }
 
     /// Finds the candidates of every root type in `type_ids` not searched yet, in one

@@ -9,6 +9,7 @@ use elf::{Object, ProgramSpec};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::attach_btf::AttachProg;
 use crate::load::core::CoreContext;
 use crate::load::maps::{btf_and_maps, object_name, LiveMap};
 use crate::load::pins::{pin_name, pin_object, prepare_pin_root, unpin};
@@ -27,6 +28,8 @@ pub struct LoadOnly<'a> {
     /// be verified without naming one, but one named with -prog must exist.
     pub entry: &'a str,
     pub pin_root: &'a Path,
+    /// `-attach-prog`: the program fentry, fexit and freplace programs attach to.
+    pub attach_prog: Option<&'a str>,
 }
 
 /// `-load-only`: every map and every program into the kernel, pinned under the pin
@@ -37,7 +40,7 @@ pub fn load_only(
     request: &LoadOnly<'_>,
     say: &mut dyn FnMut(String),
 ) -> Result<(), LoadError> {
-    let core = check_object(object, request.entry)?;
+    let core = check_object(object, request.entry, request.attach_prog)?;
     let created = prepare_pin_root(request.pin_root)?;
     created.remove_if_failed((|| {
         let loaded = load_all(object, request, &core, say)?;
@@ -49,10 +52,15 @@ pub fn load_only(
     })())
 }
 
-/// The checks before any kernel work: an entry program named with -prog exists, every
-/// program links (its CO-RE relocations resolve), and the entry's tail-call slots fit its
-/// prog array. The kernel BTF it read, if any, is returned for the loads.
-pub fn check_object(object: &Object, entry: &str) -> Result<CoreContext, LoadError> {
+/// The checks before any kernel work: an entry program named with -prog exists, the
+/// program -attach-prog names exists, every program links (its CO-RE relocations and
+/// attach target resolve), and the entry's tail-call slots fit its prog array. The
+/// kernel BTF it read, if any, is returned for the loads.
+pub fn check_object(
+    object: &Object,
+    entry: &str,
+    attach_prog: Option<&str>,
+) -> Result<CoreContext, LoadError> {
     // Any object can be verified without naming an entry program, but one named with
     // -prog must exist (its tail calls are wired by its name).
     if entry != DEFAULT_PROG && object.program(entry).is_none() {
@@ -61,8 +69,10 @@ pub fn check_object(object: &Object, entry: &str) -> Result<CoreContext, LoadErr
             available: object.programs.iter().map(|p| p.name.clone()).collect(),
         });
     }
-    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE.
-    let core = CoreContext::default();
+    // One kernel BTF for the checks and the loads: read at most once, and only for CO-RE
+    // or attach targets.
+    let attach_prog = attach_prog.map(AttachProg::open).transpose()?;
+    let core = CoreContext::default().with_attach_prog(attach_prog);
     check_linkable(object, &object.programs, &core)?;
     // A tail-call slot beyond the prog array is known before any verifier run.
     if let Some(entry) = object.program(entry) {

@@ -10,6 +10,7 @@
 //! | BTF, then the maps (created, or reused from their pins) | `btf.rs`, `maps.rs` |
 //! | the running kernel's BTF, read only when an object needs it | `kernel_btf.rs` |
 //! | CO-RE relocations computed against it (checked before anything is created, applied before each load) | `core.rs` (`CoreContext`, `apply_core`) |
+//! | attach targets of tracing, LSM and ext programs (vmlinux, module or `-attach-prog` BTF) | `attach_btf.rs` (`attach_target`, `AttachProg`) |
 //! | the programs, relocated and verified | `programs.rs` (`load_chain`, `load_program`) |
 //! | the prog array's slots; the chain read back from the code | `tail_calls.rs`, `chain.rs` |
 //! | maps pinned | `pins.rs` (`pin_maps`) |
@@ -24,6 +25,7 @@ use elf::Object;
 
 use crate::error::LoadError;
 
+pub mod attach_btf;
 pub mod btf;
 pub mod chain;
 pub mod core;

@@ -16,6 +16,7 @@ use sys::prog::{prog_load, ProgBtf, ProgLoad};
 use sys::ProgFd;
 
 use crate::error::LoadError;
+use crate::load::attach_btf::{attach_target, load_fields};
 use crate::load::core::{apply_core, CoreApplied, CoreContext};
 use crate::load::maps::LiveMap;
 use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
@@ -34,6 +35,12 @@ pub fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), Loa
             Ok((BPF_PROG_TYPE_XDP, expected_attach_type, flags))
         }
         ProgramType::Plain {
+            prog_type,
+            expected_attach_type,
+            sleepable,
+            ..
+        }
+        | ProgramType::AttachBtf {
             prog_type,
             expected_attach_type,
             sleepable,
@@ -83,6 +90,7 @@ pub fn check_linkable<'a>(
         kernel_program_type(program)?;
         let mut linked = object.link(program).map_err(LoadError::Unsupported)?;
         apply_core(core, object, program, &mut linked)?;
+        attach_target(program, core.kernel(), core.attach_prog())?;
     }
     Ok(())
 }
@@ -103,6 +111,12 @@ pub fn load_program(
     let func_info = encode_func_info(&linked.func_info);
     let line_info = encode_line_info(&linked.line_info);
     let insns = relocate(program, linked, maps)?;
+    // `_module_btf` holds a module's BTF object open until the load is done.
+    let (attach_btf_id, attach_fd, _module_btf) =
+        match attach_target(program, core.kernel(), core.attach_prog())? {
+            Some(target) => load_fields(program, &target)?,
+            None => (0, None, None),
+        };
     let prog_btf = btf.map(|btf| ProgBtf {
         btf_fd: btf.as_raw_fd(),
         func_info_rec_size: FUNC_INFO_REC_SIZE,
@@ -119,8 +133,17 @@ pub fn load_program(
         license: object.license.as_deref().unwrap_or(""),
         kern_version: object.kernel_version.unwrap_or(0),
         btf: prog_btf,
+        attach_btf_id,
+        attach_fd,
     })
-    .map_err(|error| poison_reached(error, &applied))?;
+    .map_err(|error| match trampoline_refused(program, &error) {
+        true => LoadError::TrampolineRefused {
+            program: program.name.clone(),
+            section: program.section.clone(),
+            error,
+        },
+        false => poison_reached(error, &applied),
+    })?;
     // libbpf binds the object's `.rodata` to every program it loads, used or not, so the
     // constants (and bpftool's view of them as program metadata) live as long as any
     // program of the object. Kernels before 5.10 lack the command; that is no error.
@@ -128,6 +151,23 @@ pub fn load_program(
         let _ = sys::prog::prog_bind_map(fd.as_fd(), rodata.fd.as_fd());
     }
     Ok(fd)
+}
+
+/// EPERM without a verifier log for a program that runs through a BPF trampoline
+/// (fentry, fexit, fmod_ret, lsm, freplace; not tp_btf or iter): this process passed
+/// `may_load_bpf`, so the kernel refused the trampoline, not the caller.
+fn trampoline_refused(program: &ProgramSpec, error: &sys::ProgLoadError) -> bool {
+    let ProgramType::AttachBtf {
+        prog_type,
+        expected_attach_type,
+        ..
+    } = program.program_type
+    else {
+        return false;
+    };
+    let trampoline = !(prog_type == BPF_PROG_TYPE_TRACING
+        && (expected_attach_type == BPF_TRACE_RAW_TP || expected_attach_type == BPF_TRACE_ITER));
+    trampoline && error.errno == nix::errno::Errno::EPERM && error.log.trim().is_empty()
 }
 
 /// A verifier rejection at an instruction a CO-RE relocation poisoned says which

@@ -80,12 +80,13 @@ pub fn start_exceptions(say: &mut dyn FnMut(String)) -> Result<ExceptionsWatch, 
         entry: DEFAULT_PROG,
         // Only for maps that ask to be pinned; this object's do not.
         pin_root: Path::new(DEFAULT_PIN_ROOT),
+        attach_prog: None,
     };
     // Our own object has no CO-RE relocations: the kernel's BTF is never read.
     let loaded = load_all(&object, &request, &CoreContext::default(), say)?;
     let mut links = Vec::new();
     for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
-        if let Some(link) = attach(program, fd, plan)? {
+        if let Some(link) = attach(program, fd, plan, None)? {
             say(link.line());
             links.push(link);
         }

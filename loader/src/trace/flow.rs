@@ -26,6 +26,8 @@ pub struct TraceRequest<'a> {
     /// `-pin-path` was given: pin the links there and return at once, leaving the
     /// programs attached.
     pub pin_links: bool,
+    /// `-attach-prog`: the program fentry, fexit and freplace programs attach to.
+    pub attach_prog: Option<&'a str>,
 }
 
 /// `-trace`; each step told to `say`. A failure at any step detaches what was attached
@@ -36,7 +38,7 @@ pub fn trace_object(
     say: &mut dyn FnMut(String),
 ) -> Result<(), TraceError> {
     // Everything that can be known from the object alone, before the kernel.
-    let core = check_object(object, DEFAULT_PROG)?;
+    let core = check_object(object, DEFAULT_PROG, request.attach_prog)?;
     let plans = plan_object(object, request.file)?;
     // From here until the end Ctrl-C is a request to detach, not a kill that would
     // leave the pins behind.
@@ -55,6 +57,7 @@ pub fn trace_object(
         file: request.file,
         entry: DEFAULT_PROG,
         pin_root: request.pin_root,
+        attach_prog: request.attach_prog,
     };
     let mut pinned: Vec<PathBuf> = Vec::new();
     let result = (|| {
@@ -63,7 +66,34 @@ pub fn trace_object(
         let mut links: Vec<TraceLink> = Vec::new();
         let mut lines = Vec::new();
         for ((program, fd), (_, plan)) in loaded.programs.iter().zip(&plans) {
-            match (attach(program, fd, plan)?, plan) {
+            if matches!(plan, Plan::Iterator) && !request.pin_links {
+                lines.push(format!(
+                    "Program {} ({}) is not attached: an iterator runs when its pinned link is read; give -pin-path DIR to pin one at DIR/link_{}",
+                    program.name,
+                    program.program_type.name(),
+                    program.name
+                ));
+                continue;
+            }
+            let on_program = core
+                .attach_prog()
+                .and_then(|target| target.target_of(program));
+            let attached = match (attach(program, fd, plan, on_program), plan) {
+                // An iterator that needs an argument (a map, a cgroup) is refused a link
+                // without one: said, and the rest goes on, as for any unattached type.
+                (Err(TraceError::Link { error, .. }), Plan::Iterator) => {
+                    lines.push(format!(
+                        "Program {} ({}) is not attached: the kernel refused its iterator a link without arguments ({:?}); pin it with `bpftool iter pin {} PATH map id ID`",
+                        program.name,
+                        program.program_type.name(),
+                        error.errno,
+                        request.pin_root.join(&program.name).display()
+                    ));
+                    continue;
+                }
+                (attached, _) => attached?,
+            };
+            match (attached, plan) {
                 (Some(link), _) => {
                     lines.push(link.line());
                     links.push(link);
@@ -93,6 +123,15 @@ pub fn trace_object(
                         link.id,
                         path.display()
                     ));
+                }
+                for (link, path) in links.iter().zip(&link_pins) {
+                    if link.kind == "iter" {
+                        say(format!(
+                            "Iterator {} runs each time its link is read: `cat {}`",
+                            link.program,
+                            path.display()
+                        ));
+                    }
                 }
                 say(format!(
                     "The programs stay attached after xdploader exits; to detach them, remove the link pins: `rm {}`",

@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use elf::{ProgramSpec, TraceTarget};
+use sys::abi::BPF_TRACE_ITER;
 use sys::link::{perf_event_link_create, raw_tracepoint_open, tracing_link_create, LinkFd};
 use sys::ProgFd;
 
@@ -44,20 +45,27 @@ pub fn link_pin_path(pin_root: &Path, program: &str) -> PathBuf {
 }
 
 /// Attaches `program` (loaded as `prog`) as `plan` says; `None` for a program the plan
-/// leaves unattached.
+/// leaves unattached. `on_program` is what it was loaded to attach to in another BPF
+/// program (`-attach-prog`), said in its line instead of the section's suffix.
 pub fn attach(
     program: &ProgramSpec,
     prog: &ProgFd,
     plan: &Plan,
+    on_program: Option<String>,
 ) -> Result<Option<TraceLink>, TraceError> {
     let target = match plan {
         Plan::PerfEvent(target) => target.to_string(),
         Plan::RawTracepoint(name) => name.clone(),
         // The target was resolved at load time; the section names it (`fentry/<function>`).
-        Plan::Tracing { .. } => match program.section.split_once('/') {
-            Some((_, target)) if !target.is_empty() => target.to_string(),
+        Plan::Tracing { .. } => match (on_program, program.section.split_once('/')) {
+            (Some(on_program), _) => on_program,
+            (None, Some((_, target))) if !target.is_empty() => target.to_string(),
             _ => "its load-time target".to_string(),
         },
+        Plan::Iterator => program
+            .section
+            .split_once('/')
+            .map_or_else(String::new, |(_, target)| target.to_string()),
         Plan::NotAttached(_) => return Ok(None),
     };
     let at = Attaching {
@@ -101,7 +109,7 @@ pub fn attach(
                 )?,
                 // `plan` makes a raw tracepoint plan of these; the same either way.
                 TraceTarget::RawTracepoint { name } => {
-                    return attach(program, prog, &Plan::RawTracepoint(name.clone()));
+                    return attach(program, prog, &Plan::RawTracepoint(name.clone()), None);
                 }
             };
             // The link holds the event from here on; its descriptor closes at the end
@@ -114,7 +122,7 @@ pub fn attach(
         // Kernels before 5.11 (for LSM, 5.10) have no BPF_LINK_CREATE for these types;
         // BPF_RAW_TRACEPOINT_OPEN without a name attaches them there, as libbpf falls
         // back to it.
-        Plan::Tracing { attach_type } => {
+        Plan::Tracing { attach_type, .. } => {
             match tracing_link_create(prog.as_fd(), *attach_type, &at.target) {
                 Ok(fd) => fd,
                 Err(error) if error.errno == nix::errno::Errno::EINVAL => {
@@ -122,6 +130,11 @@ pub fn attach(
                 }
                 Err(error) => return Err(link_error(error)),
             }
+        }
+        // No iterator arguments: the iterators that need one (a map's elements, a
+        // cgroup) are refused by the kernel here, in the link's sentence.
+        Plan::Iterator => {
+            tracing_link_create(prog.as_fd(), BPF_TRACE_ITER, &at.target).map_err(link_error)?
         }
         Plan::NotAttached(_) => return Ok(None),
     };

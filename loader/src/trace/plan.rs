@@ -14,9 +14,14 @@ pub enum Plan {
     PerfEvent(TraceTarget),
     /// `BPF_RAW_TRACEPOINT_OPEN` with the tracepoint's name.
     RawTracepoint(String),
-    /// A tracing (tp_btf, fentry, fexit, fmod_ret) or LSM program: `BPF_LINK_CREATE` with
-    /// its expected attach type and target 0, the target being the one it was loaded for.
-    Tracing { attach_type: u32 },
+    /// A tracing (tp_btf, fentry, fexit, fmod_ret), LSM or ext (freplace) program:
+    /// `BPF_LINK_CREATE` with its expected attach type and target 0, the target being the
+    /// one it was loaded for (a kernel function, or -attach-prog's program).
+    Tracing { attach_type: u32, ext: bool },
+    /// An iterator: with `-pin-path`, a link (`BPF_LINK_CREATE`, `BPF_TRACE_ITER`)
+    /// pinned beside it, which runs the iterator each time it is read; without, not
+    /// attached (a link only this process holds would be read by nobody).
+    Iterator,
     /// Loaded and pinned, not attached: why, and what to do instead.
     NotAttached(String),
 }
@@ -27,7 +32,8 @@ impl Plan {
         match self {
             Plan::PerfEvent(target) => target.kind(),
             Plan::RawTracepoint(_) => "raw_tracepoint",
-            Plan::Tracing { attach_type } => match *attach_type {
+            Plan::Tracing { ext: true, .. } => "freplace",
+            Plan::Tracing { attach_type, .. } => match *attach_type {
                 BPF_TRACE_RAW_TP => "tp_btf",
                 BPF_TRACE_FENTRY => "fentry",
                 BPF_TRACE_FEXIT => "fexit",
@@ -35,6 +41,7 @@ impl Plan {
                 BPF_LSM_MAC => "lsm",
                 _ => "tracing",
             },
+            Plan::Iterator => "iter",
             Plan::NotAttached(_) => "not attached",
         }
     }
@@ -48,9 +55,16 @@ pub fn plan(
     section: &str,
     kind: &str,
 ) -> Result<Plan, elf::TargetError> {
-    if prog_type == BPF_PROG_TYPE_TRACING || prog_type == BPF_PROG_TYPE_LSM {
+    if prog_type == BPF_PROG_TYPE_TRACING && expected_attach_type == BPF_TRACE_ITER {
+        return Ok(Plan::Iterator);
+    }
+    if prog_type == BPF_PROG_TYPE_TRACING
+        || prog_type == BPF_PROG_TYPE_LSM
+        || prog_type == BPF_PROG_TYPE_EXT
+    {
         return Ok(Plan::Tracing {
             attach_type: expected_attach_type,
+            ext: prog_type == BPF_PROG_TYPE_EXT,
         });
     }
     let target = trace_target(section)?;
@@ -135,11 +149,23 @@ mod tests {
             assert_eq!(
                 decided,
                 Plan::Tracing {
-                    attach_type: attach
+                    attach_type: attach,
+                    ext: false
                 }
             );
             assert_eq!(decided.kind(), kind);
         }
+        assert_eq!(
+            decide(BPF_PROG_TYPE_EXT, 0, "freplace/x").kind(),
+            "freplace"
+        );
+    }
+
+    #[test]
+    fn iterators_get_a_link_of_their_own_kind() {
+        let decided = decide(BPF_PROG_TYPE_TRACING, BPF_TRACE_ITER, "iter/task");
+        assert_eq!(decided, Plan::Iterator);
+        assert_eq!(decided.kind(), "iter");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use super::*;
 
 /// `xdploader -file FIXTURE -trace -pin-path DIR`, run in `cwd` when given.
-fn trace_pinned(fixture_name: &str, pin_dir: &PinDir, cwd: Option<&Path>) -> Output {
+pub(super) fn trace_pinned(fixture_name: &str, pin_dir: &PinDir, cwd: Option<&Path>) -> Output {
     let object = fixture(fixture_name);
     let mut command = Command::new(xdploader());
     command.args([
@@ -30,7 +30,7 @@ fn trace_pinned(fixture_name: &str, pin_dir: &PinDir, cwd: Option<&Path>) -> Out
 }
 
 /// The link ids of the `Attached NAME (KIND) to TARGET, link id N` lines.
-fn attached_link_ids(stdout: &str) -> Vec<u64> {
+pub(super) fn attached_link_ids(stdout: &str) -> Vec<u64> {
     stdout
         .lines()
         .filter(|line| line.starts_with("Attached "))
@@ -39,7 +39,7 @@ fn attached_link_ids(stdout: &str) -> Vec<u64> {
 }
 
 /// Every link id `bpftool link show` lists.
-fn kernel_link_ids() -> Vec<u64> {
+pub(super) fn kernel_link_ids() -> Vec<u64> {
     bpftool_json(&["link", "show"])
         .as_array()
         .map(|links| {
@@ -52,7 +52,7 @@ fn kernel_link_ids() -> Vec<u64> {
 }
 
 /// The u64 values of an array map, in key order, read by `bpftool -j map dump ARGS`.
-fn array_values(args: &[&str]) -> Vec<u64> {
+pub(super) fn array_values(args: &[&str]) -> Vec<u64> {
     let mut all = vec!["map", "dump"];
     all.extend_from_slice(args);
     bpftool_json(&all)
@@ -64,7 +64,7 @@ fn array_values(args: &[&str]) -> Vec<u64> {
 }
 
 /// Writes `value` into slot 0 of the .bss map at `map` (`pinned PATH` or `id N`).
-fn write_bss(map: &[&str], value: &[u8]) {
+pub(super) fn write_bss(map: &[&str], value: &[u8]) {
     let bytes: Vec<String> = value.iter().map(|byte| format!("{byte:02x}")).collect();
     let mut args = vec!["map", "update"];
     args.extend_from_slice(map);
@@ -74,7 +74,7 @@ fn write_bss(map: &[&str], value: &[u8]) {
 }
 
 /// trace_counts.elf's .bss: the getpid syscall number, then this thread's id.
-fn counts_target() -> Vec<u8> {
+pub(super) fn counts_target() -> Vec<u8> {
     let mut value = (nix::libc::SYS_getpid as u64).to_ne_bytes().to_vec();
     value.extend_from_slice(&(nix::unistd::gettid().as_raw() as u32).to_ne_bytes());
     value.resize(16, 0);
@@ -82,7 +82,7 @@ fn counts_target() -> Vec<u8> {
 }
 
 /// `count` getpid(2) calls from this thread (glibc does not cache the pid since 2.25).
-fn call_getpid(count: usize) {
+pub(super) fn call_getpid(count: usize) {
     for _ in 0..count {
         let _ = nix::unistd::getpid();
     }

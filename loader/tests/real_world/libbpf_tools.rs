@@ -28,16 +28,6 @@ const EXPECTED_GAPS: &[(&str, &str, &str)] = &[
         "a __kconfig extern",
         "UNSUPPORTED: a __kconfig extern",
     ),
-    ("fentry", "is a fentry program", ": fentry, "),
-    ("fexit", "is a fexit program", ": fexit, "),
-    ("fmod_ret", "is a fmod_ret program", ": fmod_ret, "),
-    (
-        "tp_btf",
-        "is a BTF tracepoint program",
-        ": BTF tracepoint, ",
-    ),
-    ("lsm", "is a LSM program", ": LSM, "),
-    ("iter", "is a iterator program", ": iterator, "),
     ("struct_ops", "is a struct_ops program", ": struct_ops, "),
 ];
 

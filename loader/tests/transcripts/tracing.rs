@@ -76,6 +76,55 @@ pub const CASES: &[Case] = &[
         ..Case::BASE
     },
     Case {
+        name: "trace-btf",
+        doc: "docs/tracing.md",
+        run: |s| {
+            let object = "loader/tests/fixtures/btf_trace.elf";
+            let (_, _, name) = unique("xdpbtf");
+            let dir = format!("/sys/fs/bpf/{name}");
+            let _pins = RemovePins(dir.clone());
+            s.name(dir.clone(), "/sys/fs/bpf/btf");
+            s.cmd(
+                &format!("$ sudo xdploader -file {object} -trace -pin-path /sys/fs/bpf/btf"),
+                &[xdploader(), "-file", object, "-trace", "-pin-path", &dir],
+            );
+            let link = format!("{dir}/link_map_iter");
+            s.cmd(
+                "$ sudo bpftool link show pinned /sys/fs/bpf/btf/link_map_iter",
+                &["bpftool", "link", "show", "pinned", &link],
+            );
+            s.cmd("$ sudo rm -r /sys/fs/bpf/btf", &["rm", "-r", &dir]);
+        },
+        mask: mask_prog_ids,
+        ..Case::BASE
+    },
+    Case {
+        name: "trace-btf-missing",
+        doc: "docs/tracing.md",
+        run: |s| {
+            let missing = "loader/tests/fixtures/btf_missing.elf";
+            s.cmd(
+                &format!("$ sudo xdploader -file {missing} -load-only"),
+                &[xdploader(), "-file", missing, "-load-only"],
+            );
+            s.echo_status();
+            let on_xdp = "loader/tests/fixtures/btf_on_xdp.elf";
+            s.cmd(
+                &format!("$ sudo xdploader -file {on_xdp} -load-only -attach-prog 4294967295"),
+                &[
+                    xdploader(),
+                    "-file",
+                    on_xdp,
+                    "-load-only",
+                    "-attach-prog",
+                    "4294967295",
+                ],
+            );
+            s.echo_status();
+        },
+        ..Case::BASE
+    },
+    Case {
         name: "exceptions-live",
         doc: "docs/tracing.md",
         mask: mask_exception_rows,
@@ -121,6 +170,8 @@ root_transcripts! {
     transcript_trace_pin_path => "trace-pin-path",
     transcript_trace_ctrl_c => "trace-ctrl-c",
     transcript_trace_missing => "trace-missing",
+    transcript_trace_btf => "trace-btf",
+    transcript_trace_btf_missing => "trace-btf-missing",
     transcript_exceptions_live => "exceptions-live",
 }
 

@@ -58,6 +58,14 @@ pub const CASES: &[Case] = &[
                     &[xdploader(), "-file", &file, "-load-only"],
                 );
             }
+            s.echo_status();
+        },
+        ..Case::BASE
+    },
+    Case {
+        name: "attach-target-missing",
+        doc: "docs/troubleshooting.md",
+        run: |s| {
             let xdpdump = "/usr/lib/x86_64-linux-gnu/bpf/xdpdump_bpf.o";
             assert!(
                 Path::new(xdpdump).exists(),
@@ -407,6 +415,7 @@ root_transcripts! {
     transcript_object_not_elf => "object-not-elf",
     transcript_object_no_such_prog => "object-no-such-prog",
     transcript_object_unsupported => "object-unsupported",
+    transcript_attach_target_missing => "attach-target-missing",
     transcript_no_such_interface => "no-such-interface",
     transcript_not_root => "not-root",
     transcript_bpffs_pin_path => "bpffs-pin-path",
