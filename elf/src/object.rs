@@ -424,12 +424,13 @@ impl Object {
         // Programs: each global function in a program section.
         let mut programs = Vec::new();
         for section in &code {
-            let Some(program_type) = program_type_for_section(&section.name) else {
-                continue;
-            };
             if section.name == ".text" {
                 continue;
             }
+            // A name no row knows is kept, as a program of no type, so that loading it
+            // says so instead of leaving its programs out without a word.
+            let program_type =
+                program_type_for_section(&section.name).unwrap_or(ProgramType::Unknown);
             programs.extend(section_programs(section, program_type));
         }
 

@@ -43,6 +43,11 @@ pub enum LoadError {
         section: String,
         kind: &'static str,
     },
+    /// A program in a section whose name gives no program type.
+    UnknownSection {
+        program: String,
+        section: String,
+    },
     /// A program of another type where only XDP will do (attached to an interface,
     /// test-run with an `xdp_md`).
     NotXdp {
@@ -197,6 +202,7 @@ impl LoadError {
             LoadError::NoSuchProgram { .. } | LoadError::Usage(_) => ExitKind::Usage,
             LoadError::Parse { .. }
             | LoadError::UnsupportedProgramType { .. }
+            | LoadError::UnknownSection { .. }
             | LoadError::NotXdp { .. }
             | LoadError::Unsupported(_)
             | LoadError::CoRe(_)
@@ -285,6 +291,10 @@ impl fmt::Display for LoadError {
             } => write!(
                 f,
                 "program {program} in section `{section}` is a {kind} program, which this loader does not load yet"
+            ),
+            LoadError::UnknownSection { program, section } => write!(
+                f,
+                "program {program} is in section `{section}`, whose name gives no program type: name the section as libbpf does (SEC(\"xdp\"), SEC(\"tp/<category>/<event>\"), SEC(\"kprobe/<function>\"), ...: libbpf's \"Program Types and ELF Sections\" lists them); bpftool refuses it too"
             ),
             LoadError::NotXdp {
                 program,

@@ -91,6 +91,10 @@ pub const BPF_XDP_DEVMAP: u32 = 33;
 pub const BPF_XDP_CPUMAP: u32 = 35;
 pub const BPF_XDP: u32 = 37;
 pub const BPF_PERF_EVENT: u32 = 41;
+/// kprobe.multi and kretprobe.multi programs (one link, many functions).
+pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+/// lsm_cgroup programs: an LSM hook, per cgroup.
+pub const BPF_LSM_CGROUP: u32 = 43;
 
 // BPF_PROG_LOAD prog_flags
 pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
@@ -240,6 +244,8 @@ mod tests {
             ("BPF_MODIFY_RETURN", super::BPF_MODIFY_RETURN),
             ("BPF_LSM_MAC", super::BPF_LSM_MAC),
             ("BPF_PERF_EVENT", super::BPF_PERF_EVENT),
+            ("BPF_TRACE_KPROBE_MULTI", super::BPF_TRACE_KPROBE_MULTI),
+            ("BPF_LSM_CGROUP", super::BPF_LSM_CGROUP),
             ("BPF_PROG_GET_FD_BY_ID", super::BPF_PROG_GET_FD_BY_ID),
             ("BPF_MAP_GET_FD_BY_ID", super::BPF_MAP_GET_FD_BY_ID),
             ("BPF_MAP_TYPE_PROG_ARRAY", super::BPF_MAP_TYPE_PROG_ARRAY),

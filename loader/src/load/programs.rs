@@ -55,6 +55,10 @@ pub fn kernel_program_type(program: &ProgramSpec) -> Result<(u32, u32, u32), Loa
             section: program.section.clone(),
             kind,
         }),
+        ProgramType::Unknown => Err(LoadError::UnknownSection {
+            program: program.name.clone(),
+            section: program.section.clone(),
+        }),
     }
 }
 

@@ -58,6 +58,19 @@ pub fn plan(
     if prog_type == BPF_PROG_TYPE_TRACING && expected_attach_type == BPF_TRACE_ITER {
         return Ok(Plan::Iterator);
     }
+    // A kprobe loaded with an attach type is a multi-probe (BPF_TRACE_KPROBE_MULTI, or
+    // the uprobe one): one link for a set of functions, which -trace does not make.
+    if prog_type == BPF_PROG_TYPE_KPROBE && expected_attach_type != 0 {
+        return Ok(Plan::NotAttached(format!(
+            "`{section}` is a multi-probe, attached with one link for many functions, which -trace does not make; \
+             attach one function per program with kprobe/<function> or uprobe/<path>:<function>"
+        )));
+    }
+    if prog_type == BPF_PROG_TYPE_LSM && expected_attach_type == BPF_LSM_CGROUP {
+        return Ok(Plan::NotAttached(
+            "lsm_cgroup programs attach to a cgroup, which -trace does not; attach the pinned program with bpftool cgroup attach".into(),
+        ));
+    }
     if prog_type == BPF_PROG_TYPE_TRACING
         || prog_type == BPF_PROG_TYPE_LSM
         || prog_type == BPF_PROG_TYPE_EXT
@@ -159,6 +172,23 @@ mod tests {
             decide(BPF_PROG_TYPE_EXT, 0, "freplace/x").kind(),
             "freplace"
         );
+    }
+
+    #[test]
+    fn multi_probes_and_cgroup_lsm_programs_are_loaded_not_attached() {
+        for (prog_type, attach, section) in [
+            (
+                BPF_PROG_TYPE_KPROBE,
+                BPF_TRACE_KPROBE_MULTI,
+                "kprobe.multi/tcp_*",
+            ),
+            (BPF_PROG_TYPE_LSM, BPF_LSM_CGROUP, "lsm_cgroup/socket_bind"),
+        ] {
+            let Plan::NotAttached(why) = decide(prog_type, attach, section) else {
+                panic!("{section} was planned for attaching");
+            };
+            assert!(why.contains("-trace does not"), "{why}");
+        }
     }
 
     #[test]

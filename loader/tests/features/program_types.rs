@@ -51,6 +51,22 @@ fn other_program_types_load_as_bpftool_loads_them() {
                 ("xdp_next", "xdp"),
             ][..],
         ),
+        (
+            "socket_types",
+            &[
+                ("cg_connect4", "cgroup_sock_addr"),
+                ("cg_dev", "cgroup_device"),
+                ("cg_getsockopt", "cgroup_sockopt"),
+                ("cg_ingress", "cgroup_skb"),
+                ("cg_sock", "cgroup_sock"),
+                ("cg_sysctl", "cgroup_sysctl"),
+                ("multi_probe", "kprobe"),
+                ("raw_w", "raw_tracepoint_writable"),
+                ("reuse_pick", "sk_reuseport"),
+                ("skb_parser", "sk_skb"),
+                ("skb_verdict", "sk_skb"),
+            ][..],
+        ),
     ] {
         let ours = PinDir::new(&format!("{fixture_name}-ours"));
         let theirs = PinDir::new(&format!("{fixture_name}-bpftool"));
@@ -130,4 +146,49 @@ fn a_program_of_another_type_is_neither_attached_nor_run() {
         .filter(|name| ["tc_prog", "sock_prog", "xdp_next"].contains(&name.as_str()))
         .collect();
     assert!(loaded.is_empty(), "nothing loaded: {loaded:?}");
+}
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn a_section_no_row_names_is_refused_in_one_sentence_as_bpftool_refuses_it() {
+    let _lock = kernel_lock();
+    let ours = PinDir::new("unknown-section-ours");
+    let output = load_only("fault_unknown_section", &ours);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert_eq!(stderr.lines().count(), 1, "one sentence:\n{stderr}");
+    for words in ["in_no_section", "`mysection`", "no program type"] {
+        assert!(stderr.contains(words), "{words:?} in {stderr}");
+    }
+    // Refused before the kernel: not even the XDP program beside it was loaded.
+    assert!(dir_entries(&ours.path).is_empty(), "nothing pinned");
+    let loaded: Vec<String> = bpftool_json(&["prog", "show"])
+        .as_array()
+        .expect("program list")
+        .iter()
+        .filter_map(|program| program["name"].as_str().map(str::to_string))
+        .filter(|name| name == "xdp_fine" || name == "in_no_section")
+        .collect();
+    assert!(loaded.is_empty(), "nothing loaded: {loaded:?}");
+    // bpftool (libbpf) refuses the object too.
+    let theirs = PinDir::new("unknown-section-bpftool");
+    let output = run(
+        "bpftool",
+        &[
+            "prog",
+            "loadall",
+            path_str(&fixture("fault_unknown_section")),
+            theirs.as_str(),
+        ],
+    );
+    assert!(
+        !output.status.success(),
+        "bpftool loaded it: {}",
+        describe(&output)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("mysection"),
+        "{}",
+        describe(&output)
+    );
 }

@@ -28,6 +28,19 @@ pub const CASES: &[Case] = &[
         ..Case::BASE
     },
     Case {
+        name: "object-unknown-section",
+        doc: "docs/troubleshooting.md",
+        run: |s| {
+            let object = "loader/tests/fixtures/fault_unknown_section.elf";
+            s.cmd(
+                &format!("$ xdploader -file {object} -load-only"),
+                &[xdploader(), "-file", object, "-load-only"],
+            );
+            s.echo_status();
+        },
+        ..Case::BASE
+    },
+    Case {
         name: "object-no-such-prog",
         doc: "docs/troubleshooting.md",
         run: |s| {
@@ -413,6 +426,7 @@ pub const CASES: &[Case] = &[
 root_transcripts! {
     transcript_object_missing => "object-missing",
     transcript_object_not_elf => "object-not-elf",
+    transcript_object_unknown_section => "object-unknown-section",
     transcript_object_no_such_prog => "object-no-such-prog",
     transcript_object_unsupported => "object-unsupported",
     transcript_attach_target_missing => "attach-target-missing",
