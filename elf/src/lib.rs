@@ -7,6 +7,7 @@
 pub mod btf;
 mod error;
 pub mod insn;
+pub mod kconfig;
 mod link;
 mod map;
 mod object;

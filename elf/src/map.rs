@@ -38,6 +38,9 @@ pub enum DataKind {
     Rodata,
     /// `.bss*`: zero-initialised, writable.
     Bss,
+    /// `.kconfig`: the values of `__kconfig` externs, written by the loader from the
+    /// running kernel; read-only for programs and frozen, as `.rodata`.
+    Kconfig,
 }
 
 /// One map as the object defines it.

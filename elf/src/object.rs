@@ -11,6 +11,7 @@ use crate::btf::BtfKind;
 use crate::btf::{Btf, BtfExt};
 use crate::error::ParseError;
 use crate::insn::{self, Insn, INSN_SIZE};
+use crate::kconfig::{collect_kconfig, KconfigExtern, KCONFIG_SECTION};
 use crate::map::{self, DataKind, MapSpec, MapSymbol, PointerTarget};
 use crate::program::{program_type_for_section, ProgramSpec, ProgramType};
 use crate::reloc::{
@@ -32,6 +33,7 @@ const E_MACHINE: usize = 18;
 const STT_FUNC: u8 = 2;
 const STT_SECTION: u8 = 3;
 const STB_LOCAL: u8 = 0;
+const STB_WEAK: u8 = 2;
 
 /// An eBPF object as plain data: everything the loader needs, nothing live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,9 @@ pub struct Object {
     pub btf: Option<Btf>,
     /// `.BTF.ext`: func_info, line_info and CO-RE relocations, by section.
     pub btf_ext: Option<BtfExt>,
+    /// The `.kconfig` externs, laid out in the `.kconfig` map (the last of `maps`), whose
+    /// values the loader writes from the running kernel.
+    pub kconfig: Vec<KconfigExtern>,
     /// Every executable section (program sections and `.text`) with its functions and
     /// relocations: what programs are linked from.
     pub code: Vec<CodeSection>,
@@ -250,6 +255,16 @@ impl Object {
             )?;
         }
 
+        // `.kconfig` externs get their places in a map of their own, as libbpf gives them.
+        let (kconfig, kconfig_size) = match btf.as_mut() {
+            Some(btf) => collect_kconfig(btf, |name| {
+                symbols.values().any(|symbol| {
+                    symbol.name == name && symbol.section.is_none() && symbol.st_bind == STB_WEAK
+                })
+            })?,
+            None => (Vec::new(), 0),
+        };
+
         // Maps, from every map section in section order.
         let mut maps = Vec::new();
         for info in &sections {
@@ -315,6 +330,17 @@ impl Object {
                 btf.as_ref(),
             ));
         }
+        let kconfig_map = (!kconfig.is_empty()).then(|| {
+            // No ELF section holds it: the null section (index 0) stands for "none".
+            maps.push(map::global_data_map(
+                0,
+                KCONFIG_SECTION,
+                DataKind::Kconfig,
+                vec![0; kconfig_size as usize],
+                btf.as_ref(),
+            ));
+            maps.len() - 1
+        });
         let mut seen = HashSet::new();
         if let Some(duplicate) = maps.iter().find(|map| !seen.insert(map.name.as_str())) {
             return Err(ParseError::Symbol {
@@ -340,6 +366,8 @@ impl Object {
             map_at: &map_at,
             data_map_of: &data_map_of,
             btf: btf.as_ref(),
+            kconfig: &kconfig,
+            kconfig_map,
         };
 
         // Code: every executable section, with its functions and relocations.
@@ -455,6 +483,7 @@ impl Object {
             btf,
             btf_ext,
             code,
+            kconfig,
         })
     }
 
@@ -601,6 +630,8 @@ struct RelocContext<'a> {
     map_at: &'a HashMap<(usize, u64), usize>,
     data_map_of: &'a HashMap<usize, usize>,
     btf: Option<&'a Btf>,
+    kconfig: &'a [KconfigExtern],
+    kconfig_map: Option<usize>,
 }
 
 /// Which kind of extern an undefined symbol is, from the BTF DATASEC that lists it.
@@ -650,6 +681,14 @@ fn classify_relocation(
                 ));
             }
             let Some(section) = symbol.section else {
+                let kconfig = context.kconfig.iter().find(|ext| ext.name == symbol.name);
+                if let (Some(ext), Some(map_index)) = (kconfig, context.kconfig_map) {
+                    // libbpf: the extern's place in the map; clang's addend is not used.
+                    return Ok(RelocTarget::MapValue {
+                        map_index,
+                        offset: ext.offset,
+                    });
+                }
                 return unsupported(extern_kind(&symbol.name, context.btf));
             };
             match (context.kind_of)(section) {

@@ -132,6 +132,7 @@ pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
                 elf::DataKind::Data => "global data, writable".to_string(),
                 elf::DataKind::Rodata => "global data, read-only".to_string(),
                 elf::DataKind::Bss => "global data, zero-initialised".to_string(),
+                elf::DataKind::Kconfig => "__kconfig externs, read-only".to_string(),
             },
         };
         let pinning = match &map.pinning {

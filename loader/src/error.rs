@@ -43,6 +43,8 @@ pub enum LoadError {
         section: String,
         kind: &'static str,
     },
+    /// A `.kconfig` extern the running kernel gives no value for.
+    Kconfig(crate::load::kconfig::KconfigError),
     /// A program in a section whose name gives no program type.
     UnknownSection {
         program: String,
@@ -241,6 +243,7 @@ impl LoadError {
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
+            | LoadError::Kconfig(_)
             | LoadError::AttachProg { .. }
             | LoadError::AttachBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
@@ -315,6 +318,7 @@ impl fmt::Display for LoadError {
                     "{error}; the record does not fit the object's own BTF or code: rebuild the object"
                 ),
             },
+            LoadError::Kconfig(error) => write!(f, "{error}"),
             LoadError::KernelBtf { program, reason } => write!(
                 f,
                 "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"

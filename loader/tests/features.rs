@@ -23,6 +23,8 @@ mod btf_attach;
 mod co_re;
 #[path = "features/dump.rs"]
 mod dump;
+#[path = "features/kconfig.rs"]
+mod kconfig;
 #[path = "features/maps.rs"]
 mod maps;
 #[path = "features/program_types.rs"]

@@ -115,6 +115,44 @@ pub fn kernel_btf_features() -> KernelBtfFeatures {
     *FEATURES.get_or_init(probe)
 }
 
+/// `BPF_FUNC_get_attach_cookie` (include/uapi/linux/bpf.h, `enum bpf_func_id`).
+pub const BPF_FUNC_GET_ATTACH_COOKIE: i32 = 174;
+
+// The instructions of a probe program: `call helper; r0 = 0; exit`.
+const BPF_JMP_CALL: u8 = 0x85;
+const BPF_ALU64_MOV_K: u8 = 0xb7;
+const BPF_JMP_EXIT: u8 = 0x95;
+
+fn insn(code: u8, imm: i32) -> [u8; 8] {
+    let mut bytes = [0u8; 8];
+    bytes[0] = code;
+    bytes[4..].copy_from_slice(&imm.to_le_bytes());
+    bytes
+}
+
+/// Whether a program of `prog_type` may call helper `helper` on this kernel: the verifier
+/// accepts `call helper; r0 = 0; exit` (libbpf probes `LINUX_HAS_BPF_COOKIE` so).
+pub fn prog_can_call_helper(prog_type: u32, helper: i32) -> bool {
+    let insns = [
+        insn(BPF_JMP_CALL, helper),
+        insn(BPF_ALU64_MOV_K, 0),
+        insn(BPF_JMP_EXIT, 0),
+    ];
+    crate::prog::prog_load(&crate::prog::ProgLoad {
+        name: "probe_helper",
+        prog_type,
+        expected_attach_type: 0,
+        prog_flags: 0,
+        insns: &insns,
+        license: "GPL",
+        kern_version: 0,
+        btf: None,
+        attach_btf_id: 0,
+        attach_fd: None,
+    })
+    .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

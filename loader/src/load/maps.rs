@@ -13,6 +13,7 @@ use sys::MapFd;
 
 use crate::error::LoadError;
 use crate::load::btf::load_btf_or_warn;
+use crate::load::kconfig::{kconfig_value, RunningKernel};
 use crate::load::pins::pin_path;
 use crate::timings;
 
@@ -148,7 +149,7 @@ pub fn kernel_map_name(spec: &MapSpec, object_name: &str) -> String {
 fn extra_map_flags(spec: &MapSpec) -> u32 {
     match spec.origin {
         MapOrigin::GlobalData {
-            kind: DataKind::Rodata,
+            kind: DataKind::Rodata | DataKind::Kconfig,
         } => BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
         MapOrigin::GlobalData { .. } => BPF_F_MMAPABLE,
         _ => 0,
@@ -157,7 +158,12 @@ fn extra_map_flags(spec: &MapSpec) -> u32 {
 
 /// Writes a global-data map's initial value and freezes `.rodata`, so the verifier can
 /// treat its contents as constants.
-fn initialise_global_data(spec: &MapSpec, fd: &MapFd, kernel_name: &str) -> Result<(), LoadError> {
+fn initialise_global_data(
+    spec: &MapSpec,
+    fd: &MapFd,
+    kernel_name: &str,
+    kconfig: Option<&[u8]>,
+) -> Result<(), LoadError> {
     let MapOrigin::GlobalData { kind } = spec.origin else {
         return Ok(());
     };
@@ -166,16 +172,16 @@ fn initialise_global_data(spec: &MapSpec, fd: &MapFd, kernel_name: &str) -> Resu
         what: what.to_string(),
         error,
     };
-    if kind != DataKind::Bss {
-        map_update_elem(
-            fd.as_fd(),
-            &0u32.to_ne_bytes(),
-            &spec.initial_value,
-            BPF_ANY,
-        )
-        .map_err(|error| update_error("write the initial value", error))?;
+    let initial = match kind {
+        DataKind::Bss => None,
+        DataKind::Kconfig => kconfig,
+        DataKind::Data | DataKind::Rodata => Some(&spec.initial_value[..]),
+    };
+    if let Some(initial) = initial {
+        map_update_elem(fd.as_fd(), &0u32.to_ne_bytes(), initial, BPF_ANY)
+            .map_err(|error| update_error("write the initial value", error))?;
     }
-    if kind == DataKind::Rodata {
+    if matches!(kind, DataKind::Rodata | DataKind::Kconfig) {
         sys::map::map_freeze(fd.as_fd()).map_err(|error| update_error("freeze", error))?;
     }
     Ok(())
@@ -250,6 +256,19 @@ pub fn create_maps(
     pin_root: &Path,
     btf_fd: Option<i32>,
 ) -> Result<Vec<LiveMap>, LoadError> {
+    // The externs' values first: one the kernel lacks is refused before any map exists.
+    let kconfig = match object.maps.iter().find(|spec| {
+        spec.origin
+            == MapOrigin::GlobalData {
+                kind: DataKind::Kconfig,
+            }
+    }) {
+        Some(spec) => Some(
+            kconfig_value(&object.kconfig, spec.initial_value.len(), &RunningKernel)
+                .map_err(LoadError::Kconfig)?,
+        ),
+        None => None,
+    };
     let mut maps = Vec::with_capacity(object.maps.len());
     for spec in &object.maps {
         let kernel_name = kernel_map_name(spec, object_name);
@@ -325,7 +344,7 @@ pub fn create_maps(
             map: kernel_name.clone(),
             error,
         })?;
-        initialise_global_data(&spec, &fd, &kernel_name)?;
+        initialise_global_data(&spec, &fd, &kernel_name, kconfig.as_deref())?;
         maps.push(LiveMap {
             spec,
             kernel_name,

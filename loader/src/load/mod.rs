@@ -30,6 +30,7 @@ pub mod btf;
 pub mod chain;
 pub mod core;
 pub mod flow;
+pub mod kconfig;
 pub mod kernel_btf;
 pub mod maps;
 pub mod pins;

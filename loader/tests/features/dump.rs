@@ -26,7 +26,7 @@ const FIXTURES: &[(&str, &[&str])] = &[
     ("core_subprog", &["core_first", "core_second"]),
     ("core_local_id", &["core_local_id"]),
     ("unsupported_ksym", &["ksym_prog"]),
-    ("unsupported_kconfig", &["kconfig_prog"]),
+    ("kconfig_values", &["kconfig_values"]),
     ("other_type", &["xdp_next", "tc_prog", "sock_prog"]),
 ];
 

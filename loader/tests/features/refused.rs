@@ -116,18 +116,6 @@ fn unsupported_ksym_is_refused_and_leaves_nothing() {
     );
 }
 
-#[test]
-#[ignore = "needs root: run scripts/test.sh"]
-fn unsupported_kconfig_is_refused_and_leaves_nothing() {
-    // libbpf would create `unsuppo.kconfig`; nothing of the kind may stay.
-    assert_refused(
-        "unsupported_kconfig",
-        &["kconfig_prog"],
-        "unsuppo",
-        &[&["kconfig_prog"], &["LINUX_KERNEL_VERSION"], &["__kconfig"]],
-    );
-}
-
 /// Puts a map pinned by bpftool at `path`, where the loader wants to pin something, and
 /// returns its id.
 fn block_pin(path: &Path) -> u64 {

@@ -23,11 +23,6 @@ use std::time::Instant;
 /// must load the same as bpftool, or the test fails.
 const EXPECTED_GAPS: &[(&str, &str, &str)] = &[
     ("__ksym", "a __ksym extern", "UNSUPPORTED: a __ksym extern"),
-    (
-        "__kconfig",
-        "a __kconfig extern",
-        "UNSUPPORTED: a __kconfig extern",
-    ),
     ("struct_ops", "is a struct_ops program", ": struct_ops, "),
 ];
 
