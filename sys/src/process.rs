@@ -55,6 +55,15 @@ pub fn effective_capabilities() -> std::io::Result<u64> {
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
 }
 
+/// The system's page size, which a ring buffer's size must be a power-of-two multiple of.
+/// None only if sysconf cannot say, which Linux's sysconf never does for the page size.
+pub fn page_size() -> Option<u32> {
+    // SAFETY: sysconf reads a process-wide constant; it takes no pointers and has no
+    // side effects.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u32::try_from(size).ok().filter(|&size| size > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

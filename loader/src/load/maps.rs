@@ -230,7 +230,31 @@ fn libbpf_max_entries(
     })
 }
 
-/// `spec` with libbpf's sizes (`libbpf_max_entries`) filled in for it and its inner map.
+/// A ring buffer's max_entries as libbpf's `adjust_ringbuf_sz` gives it: the kernel wants
+/// a power-of-two multiple of the page size, and libbpf rounds a size that is not one up
+/// to the smallest such multiple above it, so objects written for libbpf state sizes like
+/// `256 * 1024` or even `(1 << 20) + 1` and still load. 0 stays 0 (the kernel's error is the
+/// clearer one), and a size no such multiple fits in u32 above is left for the kernel to
+/// refuse, as libbpf leaves it.
+fn ringbuf_max_entries(max_entries: u32, page_size: u32) -> u32 {
+    if max_entries == 0 || page_size == 0 {
+        return max_entries;
+    }
+    if max_entries.is_multiple_of(page_size) && (max_entries / page_size).is_power_of_two() {
+        return max_entries;
+    }
+    let mut size = page_size;
+    while size <= max_entries {
+        match size.checked_mul(2) {
+            Some(doubled) => size = doubled,
+            None => return max_entries,
+        }
+    }
+    size
+}
+
+/// `spec` with libbpf's sizes (`libbpf_max_entries`, `ringbuf_max_entries`) filled in for
+/// it and its inner map.
 fn with_libbpf_sizes(spec: &MapSpec, kernel_name: &str) -> Result<MapSpec, LoadError> {
     let sized = |map: &MapSpec| {
         libbpf_max_entries(map.map_type, map.max_entries, sys::cpus::possible_cpus).map_err(
@@ -240,10 +264,19 @@ fn with_libbpf_sizes(spec: &MapSpec, kernel_name: &str) -> Result<MapSpec, LoadE
             },
         )
     };
+    // Without a page size (never on Linux) the size goes to the kernel as the object gives it.
+    let ringbuf_sized = |map: &MapSpec| match (map.map_type, sys::process::page_size()) {
+        (BPF_MAP_TYPE_RINGBUF | BPF_MAP_TYPE_USER_RINGBUF, Some(page_size)) => {
+            ringbuf_max_entries(map.max_entries, page_size)
+        }
+        _ => map.max_entries,
+    };
     let mut spec = spec.clone();
     spec.max_entries = sized(&spec)?;
+    spec.max_entries = ringbuf_sized(&spec);
     if let Some(inner) = spec.inner.as_mut() {
         inner.max_entries = sized(inner)?;
+        inner.max_entries = ringbuf_sized(inner);
     }
     Ok(spec)
 }
@@ -467,5 +500,17 @@ mod tests {
         );
         let unreadable = || Err(std::io::Error::other("no /sys"));
         assert!(libbpf_max_entries(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 0, unreadable).is_err());
+    }
+
+    #[test]
+    fn a_ring_buffer_is_rounded_up_to_a_power_of_two_multiple_of_the_page_size() {
+        assert_eq!(ringbuf_max_entries(256 * 1024, 4096), 256 * 1024);
+        assert_eq!(ringbuf_max_entries(4096, 4096), 4096);
+        assert_eq!(ringbuf_max_entries(1, 4096), 4096);
+        assert_eq!(ringbuf_max_entries(3 * 4096, 4096), 4 * 4096);
+        assert_eq!(ringbuf_max_entries((1 << 20) + 1, 4096), 1 << 21);
+        assert_eq!(ringbuf_max_entries(0, 4096), 0);
+        // Nothing above fits in u32: left for the kernel to refuse.
+        assert_eq!(ringbuf_max_entries(u32::MAX - 1, 4096), u32::MAX - 1);
     }
 }
