@@ -102,6 +102,19 @@ fn core_line(object: &Object, line: &CoreLine, resolved: bool) -> String {
     }
 }
 
+/// How `-dump` names a `.kconfig` extern's type.
+fn kconfig_type_name(kind: elf::kconfig::KconfigType) -> &'static str {
+    use elf::kconfig::KconfigType;
+    match kind {
+        KconfigType::Bool => "bool",
+        KconfigType::Char => "char",
+        KconfigType::Tristate => "tristate",
+        KconfigType::Int { signed: true } => "signed integer",
+        KconfigType::Int { signed: false } => "unsigned integer",
+        KconfigType::CharArray => "string",
+    }
+}
+
 /// The whole `-dump` report; `core` holds the CO-RE relocations resolved against the
 /// running kernel (listed only when the object has some).
 pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
@@ -166,6 +179,23 @@ pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
                 InitialSlot::Program(name) => format!("program {name}"),
             };
             let _ = writeln!(out, "\t\tslot {slot} = {target}");
+        }
+        if map.origin
+            == (MapOrigin::GlobalData {
+                kind: elf::DataKind::Kconfig,
+            })
+        {
+            for ext in &object.kconfig {
+                let _ = writeln!(
+                    out,
+                    "\t\t{} at byte {}, {}B, {}{}",
+                    ext.name,
+                    ext.offset,
+                    ext.size,
+                    kconfig_type_name(ext.kind),
+                    if ext.weak { ", __weak" } else { "" }
+                );
+            }
         }
     }
     let _ = writeln!(out, "\nPrograms:");

@@ -152,3 +152,34 @@ fn a_kconfig_extern_the_kernel_lacks_is_one_sentence_and_nothing_is_created() {
         "no map of the object was left: {maps}"
     );
 }
+
+#[test]
+fn dump_lists_each_kconfig_extern_where_libbpf_puts_it() {
+    let output = run(
+        xdploader(),
+        &["-file", path_str(&fixture("kconfig_values")), "-dump"],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // By alignment (4 first), then size, then name: libbpf's order.
+    let listed: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.contains("(__kconfig externs, read-only)"))
+        .skip(1)
+        .take_while(|line| line.starts_with("\t\t"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "CONFIG_HZ at byte 0, 4B, signed integer",
+            "CONFIG_VETH at byte 4, 4B, tristate",
+            "LINUX_KERNEL_VERSION at byte 8, 4B, unsigned integer",
+            "CONFIG_BPF_SYSCALL at byte 12, 1B, bool",
+            "CONFIG_XDP_SKELETON_NO_SUCH_OPTION at byte 13, 1B, bool, __weak",
+            "LINUX_HAS_BPF_COOKIE at byte 14, 1B, bool",
+            "CONFIG_LOCALVERSION at byte 15, 16B, string",
+        ],
+        "{stdout}"
+    );
+}
