@@ -268,6 +268,14 @@ impl Object {
             })?,
             None => (Vec::new(), 0),
         };
+        if kconfig_size as usize > MAX_DATA_SECTION {
+            return Err(ParseError::Section {
+                section: KCONFIG_SECTION.into(),
+                reason: format!(
+                    "its externs take {kconfig_size} bytes, more than a map value can be"
+                ),
+            });
+        }
 
         // Maps, from every map section in section order.
         let mut maps = Vec::new();

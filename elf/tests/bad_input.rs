@@ -11,12 +11,14 @@ const EI_CLASS: usize = 4;
 const EI_DATA: usize = 5;
 const E_MACHINE: usize = 18;
 
-/// Every object the repository builds: the sample program and the test fixtures.
-const OBJECTS: [&str; 4] = [
+/// The sample program, the ELF test fixtures and a loader fixture with `.kconfig` externs.
+const OBJECTS: [&str; 5] = [
     "kern/xdp.elf",
     "kern/xdp-debug.elf",
     "elf/tests/fixtures/legacy_maps.elf",
     "elf/tests/fixtures/legacy_persistent.elf",
+    // `.kconfig` externs: their layout is computed from the BTF while parsing.
+    "loader/tests/fixtures/kconfig_values.elf",
 ];
 
 fn xdp_elf() -> Vec<u8> {
