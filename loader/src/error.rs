@@ -44,7 +44,10 @@ pub enum LoadError {
         kind: &'static str,
     },
     /// A `.kconfig` extern the running kernel gives no value for.
-    Kconfig(crate::load::kconfig::KconfigError),
+    Kconfig {
+        name: String,
+        reason: String,
+    },
     /// A program in a section whose name gives no program type.
     UnknownSection {
         program: String,
@@ -243,7 +246,7 @@ impl LoadError {
             | LoadError::LockFile { .. }
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
-            | LoadError::Kconfig(_)
+            | LoadError::Kconfig { .. }
             | LoadError::AttachProg { .. }
             | LoadError::AttachBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
@@ -318,7 +321,9 @@ impl fmt::Display for LoadError {
                     "{error}; the record does not fit the object's own BTF or code: rebuild the object"
                 ),
             },
-            LoadError::Kconfig(error) => write!(f, "{error}"),
+            LoadError::Kconfig { name, reason } => {
+                write!(f, "the __kconfig extern {name} has no value: {reason}")
+            }
             LoadError::KernelBtf { program, reason } => write!(
                 f,
                 "program {program} has CO-RE relocations, which are resolved against the running kernel's BTF: {reason}"

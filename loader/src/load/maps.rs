@@ -297,8 +297,12 @@ pub fn create_maps(
             }
     }) {
         Some(spec) => Some(
-            kconfig_value(&object.kconfig, spec.initial_value.len(), &RunningKernel)
-                .map_err(LoadError::Kconfig)?,
+            kconfig_value(&object.kconfig, spec.initial_value.len(), &RunningKernel).map_err(
+                |error| LoadError::Kconfig {
+                    name: error.name,
+                    reason: error.reason,
+                },
+            )?,
         ),
         None => None,
     };

@@ -180,9 +180,19 @@ fn a_uprobe_and_a_uretprobe_count_the_calls_of_a_test_binary_exactly() {
     run_ok(path_str(&work.join("uprobe_target")), &["13"]);
     let hits = pins.join("uprobe_hits");
     assert_eq!(array_values(&["pinned", path_str(&hits)]), [13, 13]);
+    let links = attached_link_ids(&stdout);
+    assert_eq!(links.len(), 2, "{stdout}");
     for name in ["link_up_probed", "link_uret_probed"] {
         std::fs::remove_file(pins.join(name)).expect("remove the link pin");
     }
+    // The kernel releases a link whose last pin went a moment later, not at unlink.
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            let listed = kernel_link_ids();
+            links.iter().all(|id| !listed.contains(id))
+        }),
+        "the links are gone once their pins are"
+    );
     run_ok(path_str(&work.join("uprobe_target")), &["4"]);
     assert_eq!(array_values(&["pinned", path_str(&hits)]), [13, 13]);
 }
