@@ -103,8 +103,8 @@ pub fn collect_kconfig(
     let Some(BtfKind::Datasec { vars, .. }) = btf.get(datasec_id).map(|ty| ty.kind.clone()) else {
         return Ok((Vec::new(), 0));
     };
-    let mut externs = Vec::with_capacity(vars.len());
-    let mut aligns = Vec::with_capacity(vars.len());
+    // Each extern with its alignment, which orders and places it but is not kept.
+    let mut aligned = Vec::with_capacity(vars.len());
     for var in &vars {
         let Some(var_ty) = btf.get(var.type_id) else {
             return Err(ParseError::Btf(BtfError::BadTypeId {
@@ -129,30 +129,24 @@ pub fn collect_kconfig(
         if size == 0 {
             return Err(refused(&name, "a __kconfig extern cannot have size 0"));
         }
-        aligns.push((name.clone(), align));
-        externs.push(KconfigExtern {
+        let ext = KconfigExtern {
             weak: is_weak(&name),
             name,
             offset: 0,
             size,
             kind,
-        });
+        };
+        aligned.push((ext, align));
     }
-    let align_of = |name: &str| {
-        aligns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(1, |&(_, align)| align)
-    };
-    externs.sort_by(|a, b| {
-        align_of(&b.name)
-            .cmp(&align_of(&a.name))
+    aligned.sort_by(|(a, a_align), (b, b_align)| {
+        b_align
+            .cmp(a_align)
             .then(a.size.cmp(&b.size))
             .then_with(|| a.name.cmp(&b.name))
     });
     let mut end = 0u32;
-    for ext in &mut externs {
-        let align = align_of(&ext.name);
+    let mut externs = Vec::with_capacity(aligned.len());
+    for (mut ext, align) in aligned {
         let offset = end.div_ceil(align).checked_mul(align);
         let next = offset.and_then(|offset| offset.checked_add(ext.size));
         let (Some(offset), Some(next)) = (offset, next) else {
@@ -163,6 +157,7 @@ pub fn collect_kconfig(
         };
         ext.offset = offset;
         end = next;
+        externs.push(ext);
     }
     // The DATASEC and its variables, as libbpf rewrites them before loading the BTF.
     let mut placed = vars.clone();
