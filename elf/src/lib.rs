@@ -8,6 +8,7 @@ pub mod btf;
 mod error;
 pub mod insn;
 pub mod kconfig;
+pub mod ksym;
 mod link;
 mod map;
 mod object;

@@ -128,7 +128,10 @@ impl Object {
                     feature,
                 };
                 match &relocation.target {
-                    RelocTarget::Map { .. } | RelocTarget::MapValue { .. } => {
+                    RelocTarget::Map { .. }
+                    | RelocTarget::MapValue { .. }
+                    | RelocTarget::Ksym { .. }
+                    | RelocTarget::KfuncCall { .. } => {
                         linked.relocations.push(Relocation {
                             insn_index: at,
                             ..relocation.clone()

@@ -12,6 +12,7 @@ use crate::btf::{Btf, BtfExt};
 use crate::error::ParseError;
 use crate::insn::{self, Insn, INSN_SIZE};
 use crate::kconfig::{collect_kconfig, KconfigExtern, KCONFIG_SECTION};
+use crate::ksym::{collect_ksyms, KsymExtern};
 use crate::map::{self, DataKind, MapSpec, MapSymbol, PointerTarget};
 use crate::program::{program_type_for_section, ProgramSpec, ProgramType};
 use crate::reloc::{
@@ -57,6 +58,9 @@ pub struct Object {
     /// The `.kconfig` externs, laid out in the `.kconfig` map (the last of `maps`), whose
     /// values the loader writes from the running kernel.
     pub kconfig: Vec<KconfigExtern>,
+    /// The `__ksym` externs (kernel variables and kfuncs) that relocations name by index,
+    /// in the `.ksyms` DATASEC's order; the loader finds each in the running kernel.
+    pub ksyms: Vec<KsymExtern>,
     /// Every executable section (program sections and `.text`) with its functions and
     /// relocations: what programs are linked from.
     pub code: Vec<CodeSection>,
@@ -260,13 +264,19 @@ impl Object {
         }
 
         // `.kconfig` externs get their places in a map of their own, as libbpf gives them.
+        let is_weak_extern = |name: &str| {
+            symbols.values().any(|symbol| {
+                symbol.name == name && symbol.section.is_none() && symbol.st_bind == STB_WEAK
+            })
+        };
         let (kconfig, kconfig_size) = match btf.as_mut() {
-            Some(btf) => collect_kconfig(btf, |name| {
-                symbols.values().any(|symbol| {
-                    symbol.name == name && symbol.section.is_none() && symbol.st_bind == STB_WEAK
-                })
-            })?,
+            Some(btf) => collect_kconfig(btf, is_weak_extern)?,
             None => (Vec::new(), 0),
+        };
+        // `__ksym` externs: resolved by the loader; their DATASEC rewritten for the kernel.
+        let ksyms = match btf.as_mut() {
+            Some(btf) => collect_ksyms(btf, is_weak_extern)?,
+            None => Vec::new(),
         };
         if kconfig_size as usize > MAX_DATA_SECTION {
             return Err(ParseError::Section {
@@ -380,6 +390,7 @@ impl Object {
             btf: btf.as_ref(),
             kconfig: &kconfig,
             kconfig_map,
+            ksyms: &ksyms,
         };
 
         // Code: every executable section, with its functions and relocations.
@@ -496,6 +507,7 @@ impl Object {
             btf_ext,
             code,
             kconfig,
+            ksyms,
         })
     }
 

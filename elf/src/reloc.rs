@@ -13,6 +13,9 @@ pub const BPF_PSEUDO_FUNC: u8 = 4;
 pub const BPF_PSEUDO_CALL: u8 = 1;
 /// `BPF_PSEUDO_KFUNC_CALL`: a call of a kernel function named by BTF id.
 pub const BPF_PSEUDO_KFUNC_CALL: u8 = 2;
+/// `BPF_PSEUDO_BTF_ID`: the `ld_imm64` immediate is a kernel variable's (or function's)
+/// BTF id, the second half's the fd of the module BTF that has it (0: vmlinux).
+pub const BPF_PSEUDO_BTF_ID: u8 = 3;
 
 /// `R_BPF_64_64`: a 64-bit immediate in an `ld_imm64` pair.
 pub(crate) const R_BPF_64_64: u32 = 1;
@@ -46,6 +49,11 @@ pub enum RelocTarget {
         section_index: usize,
         target_insn: usize,
     },
+    /// `ld_imm64` of a `__ksym` extern (`Object::ksyms[index]`): a kernel variable's BTF
+    /// id or address, or a kfunc's BTF id.
+    Ksym { index: usize },
+    /// A call of the kfunc `Object::ksyms[index]`.
+    KfuncCall { index: usize },
     /// Understood, but not loadable by this loader yet.
     Unsupported { feature: UnsupportedFeature },
 }
@@ -53,8 +61,6 @@ pub enum RelocTarget {
 /// Features an object can need that the loader does not implement yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnsupportedFeature {
-    /// An `extern ... __ksym`: a kernel variable or a kfunc, resolved against kernel BTF.
-    Ksym,
     /// An `extern ... __kconfig`: a kernel configuration value.
     Kconfig,
     /// Another undefined symbol.
@@ -68,7 +74,6 @@ pub enum UnsupportedFeature {
 impl std::fmt::Display for UnsupportedFeature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UnsupportedFeature::Ksym => write!(f, "a __ksym extern (kernel symbol or kfunc)"),
             UnsupportedFeature::Kconfig => write!(f, "a __kconfig extern (.kconfig)"),
             UnsupportedFeature::Extern => write!(f, "an undefined extern symbol"),
             UnsupportedFeature::RelocationType { r_type } => write!(f, "relocation type {r_type}"),

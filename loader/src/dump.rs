@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use elf::btf::core::{Patched, Resolution};
 use elf::btf::BtfKind;
+use elf::ksym::KsymKind;
 use elf::{InitialSlot, LinkedCoreRelo, MapOrigin, Object, Pinning, RelocTarget};
 
 use crate::vocab::map_type_name;
@@ -42,6 +43,18 @@ fn describe_target(object: &Object, target: &RelocTarget) -> String {
             section_index,
             target_insn,
         } => format!("address of {}", code_name(*section_index, *target_insn)),
+        RelocTarget::Ksym { index } => match object.ksyms.get(*index) {
+            Some(ext) => match ext.kind {
+                KsymKind::Typed { .. } => format!("kernel variable {}", ext.name),
+                KsymKind::Typeless => format!("address of kernel symbol {}", ext.name),
+                KsymKind::Func { .. } => format!("address of kfunc {}", ext.name),
+            },
+            None => format!("__ksym #{index}"),
+        },
+        RelocTarget::KfuncCall { index } => match object.ksyms.get(*index) {
+            Some(ext) => format!("kfunc {}", ext.name),
+            None => format!("kfunc #{index}"),
+        },
         RelocTarget::Unsupported { feature } => format!("UNSUPPORTED: {feature}"),
     }
 }
@@ -54,6 +67,8 @@ pub struct CoreReport {
     pub unavailable: Option<String>,
     /// Per program: each relocation and what it resolved to, or the error.
     pub programs: Vec<(String, Vec<CoreLine>)>,
+    /// Each `__ksym` extern, with what it resolved to in the running kernel, said.
+    pub ksyms: Vec<String>,
 }
 
 /// One relocation: the record, and its resolution with what patching does, or an error.
@@ -209,6 +224,12 @@ pub fn dump(object: &Object, path: &str, core: &CoreReport) -> String {
             program.section,
             attach_target_line(program)
         );
+    }
+    if !core.ksyms.is_empty() {
+        let _ = writeln!(out, "\nKernel symbols (__ksym):");
+        for line in &core.ksyms {
+            let _ = writeln!(out, "\t{line}");
+        }
     }
     let _ = writeln!(out, "\nRelocations:");
     for code in &object.code {

@@ -48,6 +48,20 @@ pub enum LoadError {
         name: String,
         reason: String,
     },
+    /// A `__ksym` extern (`what`: kernel variable, kernel symbol, kfunc) that the running
+    /// kernel does not have, or has with another type, and that is not `__weak`.
+    KsymUnresolved {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+    /// Where a `__ksym` extern is looked up (the kernel's BTF, /proc/kallsyms, a module's
+    /// BTF object) cannot be read.
+    KsymLookup {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
     /// A program in a section whose name gives no program type.
     UnknownSection {
         program: String,
@@ -247,14 +261,15 @@ impl LoadError {
             | LoadError::NotPrivileged
             | LoadError::KernelBtf { .. }
             | LoadError::Kconfig { .. }
+            | LoadError::KsymLookup { .. }
             | LoadError::AttachProg { .. }
             | LoadError::AttachBtf { .. }
             | LoadError::Busy { .. } => ExitKind::Environment,
             // The kernel cannot take the program: it lacks the function the program is
             // for, or refuses the trampoline (libbpf fails on both at load time too).
-            LoadError::AttachTargetMissing { .. } | LoadError::TrampolineRefused { .. } => {
-                ExitKind::KernelRefused
-            }
+            LoadError::AttachTargetMissing { .. }
+            | LoadError::TrampolineRefused { .. }
+            | LoadError::KsymUnresolved { .. } => ExitKind::KernelRefused,
             LoadError::AttachProgNeeded { .. } => ExitKind::Usage,
             LoadError::EmptyTailCallSlot { .. } => ExitKind::BadObject,
         }
@@ -323,6 +338,12 @@ impl fmt::Display for LoadError {
             },
             LoadError::Kconfig { name, reason } => {
                 write!(f, "the __kconfig extern {name} has no value: {reason}")
+            }
+            LoadError::KsymUnresolved { what, name, reason } => {
+                write!(f, "the __ksym {what} {name} {reason}")
+            }
+            LoadError::KsymLookup { what, name, reason } => {
+                write!(f, "cannot look up the __ksym {what} {name}: {reason}")
             }
             LoadError::KernelBtf { program, reason } => write!(
                 f,

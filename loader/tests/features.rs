@@ -25,6 +25,8 @@ mod co_re;
 mod dump;
 #[path = "features/kconfig.rs"]
 mod kconfig;
+#[path = "features/ksym.rs"]
+mod ksym;
 #[path = "features/maps.rs"]
 mod maps;
 #[path = "features/program_types.rs"]

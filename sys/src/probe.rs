@@ -149,6 +149,7 @@ pub fn prog_can_call_helper(prog_type: u32, helper: i32) -> bool {
         btf: None,
         attach_btf_id: 0,
         attach_fd: None,
+        fd_array: &[],
     })
     .is_ok()
 }

@@ -55,6 +55,9 @@ pub struct ProgLoad<'a> {
     /// whose function `attach_btf_id` names, or the module BTF that holds it; `None`
     /// for vmlinux.
     pub attach_fd: Option<i32>,
+    /// `fd_array`: the module BTF objects that kfunc calls name by index (their
+    /// instruction's `off`); index 0 is never used. Empty: none.
+    pub fd_array: &'a [i32],
 }
 
 /// A program's BTF: the object's BTF fd and the `bpf_func_info` / `bpf_line_info` records,
@@ -146,6 +149,11 @@ fn load_once(
         expected_attach_type: spec.expected_attach_type,
         attach_btf_id: spec.attach_btf_id,
         attach_prog_fd: spec.attach_fd.map_or(0, |fd| fd as u32),
+        fd_array: if spec.fd_array.is_empty() {
+            0
+        } else {
+            ptr(spec.fd_array.as_ptr())
+        },
         ..Default::default()
     };
     if let Some(btf) = spec.btf {

@@ -519,7 +519,10 @@ impl Btf {
                 | BtfKind::Const { target }
                 | BtfKind::Restrict { target }
                 | BtfKind::TypeTag { target } => {
-                    self.get_checked(target, current)?;
+                    // `const void` is void: 0 is no bad id here.
+                    if target != 0 {
+                        self.get_checked(target, current)?;
+                    }
                     current = target;
                 }
                 _ => return Ok(current),

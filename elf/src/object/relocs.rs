@@ -2,6 +2,7 @@
 //! inside one section, which needs none) points at.
 
 use super::*;
+use crate::ksym::KsymKind;
 
 /// What relocation classification needs to know about the rest of the object.
 pub(super) struct RelocContext<'a> {
@@ -12,6 +13,7 @@ pub(super) struct RelocContext<'a> {
     pub(super) btf: Option<&'a Btf>,
     pub(super) kconfig: &'a [KconfigExtern],
     pub(super) kconfig_map: Option<usize>,
+    pub(super) ksyms: &'a [KsymExtern],
 }
 
 /// Which kind of extern an undefined symbol is, from the BTF DATASEC that lists it.
@@ -29,8 +31,6 @@ fn extern_kind(symbol: &str, btf: Option<&Btf>) -> UnsupportedFeature {
     };
     if in_datasec(".kconfig") {
         UnsupportedFeature::Kconfig
-    } else if in_datasec(".ksyms") {
-        UnsupportedFeature::Ksym
     } else {
         UnsupportedFeature::Extern
     }
@@ -68,6 +68,10 @@ pub(super) fn classify_relocation(
                         map_index,
                         offset: ext.offset,
                     });
+                }
+                if let Some(index) = context.ksyms.iter().position(|ext| ext.name == symbol.name) {
+                    // A kernel variable's address (or BTF id), or a kfunc's.
+                    return Ok(RelocTarget::Ksym { index });
                 }
                 return unsupported(extern_kind(&symbol.name, context.btf));
             };
@@ -126,7 +130,21 @@ pub(super) fn classify_relocation(
                 ));
             }
             let Some(section) = symbol.section else {
-                return unsupported(UnsupportedFeature::Ksym);
+                let ksym = context
+                    .ksyms
+                    .iter()
+                    .enumerate()
+                    .find(|(_, ext)| ext.name == symbol.name);
+                return match ksym {
+                    Some((index, ext)) if matches!(ext.kind, KsymKind::Func { .. }) => {
+                        Ok(RelocTarget::KfuncCall { index })
+                    }
+                    Some(_) => Err(format!(
+                        "it calls `{}`, a __ksym variable, not a kfunc",
+                        symbol.name
+                    )),
+                    None => unsupported(extern_kind(&symbol.name, context.btf)),
+                };
             };
             match (context.kind_of)(section) {
                 Some(SectionKind::Program | SectionKind::Text) => {

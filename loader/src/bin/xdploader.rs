@@ -237,11 +237,13 @@ fn run(args: &Args, say: &mut dyn FnMut(String)) -> Result<(), LoadError> {
     if args.dump {
         // CO-RE is resolved against the kernel's BTF, which is world-readable: -dump
         // still needs no root, and reads it only for an object with CO-RE relocations.
-        let (unavailable, programs) =
-            load::core::dump_core(&load::core::CoreContext::default(), &object);
+        // One kernel BTF, read at most once, for the CO-RE relocations and the __ksym externs.
+        let context = load::core::CoreContext::default();
+        let (unavailable, programs) = load::core::dump_core(&context, &object);
         let core = loader::dump::CoreReport {
             unavailable,
             programs,
+            ksyms: load::ksym::dump_ksyms(&object, context.kernel()),
         };
         print!(
             "{}",

@@ -229,7 +229,7 @@ pub fn load_fields(
 
 /// The kernel's BTF object of module `module`: every BTF object is walked by id
 /// (`BPF_BTF_GET_NEXT_ID`) and the kernel one with that name kept.
-fn module_btf_fd(module: &str) -> Result<BtfFd, String> {
+pub(crate) fn module_btf_fd(module: &str) -> Result<BtfFd, String> {
     let ids = btf_ids().map_err(|error| error.to_string())?;
     for id in ids {
         // An object freed between the listing and the open is no error.

@@ -5,8 +5,9 @@
 //! per load. The kernel's BTF is read only when a relocation needs a target (a
 //! TYPE_ID_LOCAL one does not), so objects without CO-RE never open /sys/kernel/btf.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
+use std::path::Path;
 
 use elf::btf::core::{
     find_candidates, find_candidates_many, patch_insn, resolve, Candidate, CoreError, CoreFailure,
@@ -18,6 +19,7 @@ use elf::{LinkedCoreRelo, LinkedProgram, Object, ProgramSpec};
 use crate::error::LoadError;
 use crate::load::attach_btf::AttachProg;
 use crate::load::kernel_btf::KernelBtf;
+use crate::load::ksym::{resolve_ksyms, KsymTable, KALLSYMS};
 use crate::timings;
 
 /// Where a candidate lives: vmlinux, or module `n` of [`KernelBtf::modules`].
@@ -36,6 +38,8 @@ pub struct CoreContext {
     /// Local root type id -> candidates, so a type many relocations use is searched once.
     found: RefCell<HashMap<u32, Vec<(Source, u32)>>>,
     attach_prog: Option<AttachProg>,
+    /// The object's `__ksym` externs, resolved on first use (one object per context).
+    ksyms: OnceCell<KsymTable>,
 }
 
 /// One relocation, applied.
@@ -53,6 +57,7 @@ impl CoreContext {
             kernel,
             found: RefCell::new(HashMap::new()),
             attach_prog: None,
+            ksyms: OnceCell::new(),
         }
     }
 
@@ -65,6 +70,16 @@ impl CoreContext {
     /// The kernel's BTF, read on first use.
     pub fn kernel(&self) -> &KernelBtf {
         &self.kernel
+    }
+
+    /// `object`'s `__ksym` externs, resolved against this context's kernel the first
+    /// time they are asked for (before anything is created: `check_linkable` asks).
+    pub fn ksyms(&self, object: &Object) -> Result<&KsymTable, LoadError> {
+        if let Some(table) = self.ksyms.get() {
+            return Ok(table);
+        }
+        let table = resolve_ksyms(object, &self.kernel, Path::new(KALLSYMS))?;
+        Ok(self.ksyms.get_or_init(|| table))
     }
 
     /// The program `-attach-prog` named, if any.

@@ -58,6 +58,8 @@ pub struct ModuleBtf {
 pub enum NamedKind {
     Func,
     Typedef,
+    /// A kernel variable (vmlinux BTF describes the per-CPU ones): a typed `__ksym`.
+    Var,
 }
 
 impl NamedKind {
@@ -66,6 +68,7 @@ impl NamedKind {
         match self {
             NamedKind::Func => matches!(kind, BtfKind::Func { .. }),
             NamedKind::Typedef => matches!(kind, BtfKind::Typedef { .. }),
+            NamedKind::Var => matches!(kind, BtfKind::Var { .. }),
         }
     }
 }
@@ -90,8 +93,9 @@ pub struct KernelBtf {
     dir: PathBuf,
     vmlinux: OnceCell<Result<Arc<Btf>, KernelBtfError>>,
     modules: OnceCell<Result<Vec<ModuleBtf>, KernelBtfError>>,
-    /// vmlinux's named FUNC and TYPEDEF ids, sorted by name: built once, on the first
-    /// lookup by name, so every attach target of a load costs a binary search.
+    /// vmlinux's named FUNC, TYPEDEF and VAR ids, sorted by name: built once, on the
+    /// first lookup by name, so every attach target or `__ksym` of a load costs a binary
+    /// search.
     by_name: OnceCell<Vec<u32>>,
 }
 
@@ -125,7 +129,7 @@ impl KernelBtf {
         }
     }
 
-    /// The FUNC or TYPEDEF named `name`: in vmlinux (through the name index), else in
+    /// The FUNC, TYPEDEF or VAR named `name`: in vmlinux (through the name index), else in
     /// the first module (in name order) that has it; `None` when none has it.
     pub fn find_named(
         &self,
@@ -138,7 +142,10 @@ impl KernelBtf {
                 .types()
                 .filter(|(_, ty)| {
                     ty.name_off != 0
-                        && matches!(ty.kind, BtfKind::Func { .. } | BtfKind::Typedef { .. })
+                        && matches!(
+                            ty.kind,
+                            BtfKind::Func { .. } | BtfKind::Typedef { .. } | BtfKind::Var { .. }
+                        )
                 })
                 .map(|(type_id, _)| type_id)
                 .collect();
@@ -244,7 +251,7 @@ pub(crate) mod tests {
     }
 
     /// A version 1 BTF blob: header, `types` (as 32-bit words), `strings`.
-    fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
+    pub(crate) fn blob(types: &[u32], strings: &[u8]) -> Vec<u8> {
         // BTF_MAGIC, version 1, no flags, a 24-byte header.
         let mut out = vec![0x9f, 0xeb, 1, 0];
         let type_len = (types.len() * 4) as u32;

@@ -10,6 +10,7 @@
 //! | BTF, then the maps (created, or reused from their pins) | `btf.rs`, `maps.rs` |
 //! | the running kernel's BTF, read only when an object needs it | `kernel_btf.rs` |
 //! | CO-RE relocations computed against it (checked before anything is created, applied before each load) | `core.rs` (`CoreContext`, `apply_core`) |
+//! | `__ksym` externs: kernel variables and kfuncs by BTF id, typeless ones in kallsyms (resolved before anything is created) | `ksym.rs` (`resolve_ksyms`) |
 //! | attach targets of tracing, LSM and ext programs (vmlinux, module or `-attach-prog` BTF) | `attach_btf.rs` (`attach_target`, `AttachProg`) |
 //! | the programs, relocated and verified | `programs.rs` (`load_chain`, `load_program`) |
 //! | the prog array's slots; the chain read back from the code | `tail_calls.rs`, `chain.rs` |
@@ -32,6 +33,7 @@ pub mod core;
 pub mod flow;
 pub mod kconfig;
 pub mod kernel_btf;
+pub mod ksym;
 pub mod maps;
 pub mod pins;
 pub mod programs;

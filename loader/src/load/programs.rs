@@ -18,6 +18,7 @@ use sys::ProgFd;
 use crate::error::LoadError;
 use crate::load::attach_btf::{attach_target, load_fields};
 use crate::load::core::{apply_core, CoreApplied, CoreContext};
+use crate::load::ksym::{patch_kfunc_call, patch_ksym_load, KsymTable};
 use crate::load::maps::LiveMap;
 use crate::load::tail_calls::{statically_referenced_programs, TailCallPlan};
 
@@ -90,6 +91,8 @@ pub fn check_linkable<'a>(
     programs: impl IntoIterator<Item = &'a ProgramSpec>,
     core: &CoreContext,
 ) -> Result<(), LoadError> {
+    // Every __ksym extern is found in the kernel (or refused) before anything exists.
+    core.ksyms(object)?;
     for program in programs {
         kernel_program_type(program)?;
         let mut linked = object.link(program).map_err(LoadError::Unsupported)?;
@@ -114,7 +117,8 @@ pub fn load_program(
     let applied = apply_core(core, object, program, &mut linked)?;
     let func_info = encode_func_info(&linked.func_info);
     let line_info = encode_line_info(&linked.line_info);
-    let insns = relocate(program, linked, maps)?;
+    let ksyms = core.ksyms(object)?;
+    let insns = relocate(object, program, linked, maps, ksyms)?;
     // `_module_btf` holds a module's BTF object open until the load is done.
     let (attach_btf_id, attach_fd, _module_btf) =
         match attach_target(program, core.kernel(), core.attach_prog())? {
@@ -139,6 +143,7 @@ pub fn load_program(
         btf: prog_btf,
         attach_btf_id,
         attach_fd,
+        fd_array: ksyms.fd_array(),
     })
     .map_err(|error| match trampoline_refused(program, &error) {
         true => LoadError::TrampolineRefused {
@@ -203,11 +208,14 @@ fn poison_reached(error: sys::ProgLoadError, applied: &[CoreApplied]) -> LoadErr
     }
 }
 
-/// Points every map reference of a linked program at its live map.
+/// Points every map reference of a linked program at its live map, and every `__ksym`
+/// reference at what the kernel has.
 pub fn relocate(
+    object: &Object,
     program: &ProgramSpec,
     linked: LinkedProgram,
     maps: &[LiveMap],
+    ksyms: &KsymTable,
 ) -> Result<Vec<[u8; 8]>, LoadError> {
     let mut insns = linked.insns;
     for relocation in &linked.relocations {
@@ -224,6 +232,15 @@ pub fn relocate(
             RelocTarget::MapValue { map_index, offset } => {
                 let fd = maps.get(map_index).ok_or_else(bad)?.fd.as_raw_fd();
                 patch_map_value(&mut insns, relocation.insn_index, fd, offset)
+            }
+            RelocTarget::Ksym { index } => {
+                let ext = object.ksyms.get(index).ok_or_else(bad)?;
+                let value = ksyms.values().get(index).ok_or_else(bad)?;
+                patch_ksym_load(&mut insns, relocation.insn_index, ext, value, ksyms)
+            }
+            RelocTarget::KfuncCall { index } => {
+                let value = ksyms.values().get(index).ok_or_else(bad)?;
+                patch_kfunc_call(&mut insns, relocation.insn_index, value, ksyms)
             }
             _ => false,
         };

@@ -25,7 +25,8 @@ const FIXTURES: &[(&str, &[&str])] = &[
     ("core_relocs", &["core_values"]),
     ("core_subprog", &["core_first", "core_second"]),
     ("core_local_id", &["core_local_id"]),
-    ("unsupported_ksym", &["ksym_prog"]),
+    ("ksym_kfuncs", &["ksym_prog"]),
+    ("ksym_weak", &["ksym_weak"]),
     ("kconfig_values", &["kconfig_values"]),
     ("other_type", &["xdp_next", "tc_prog", "sock_prog"]),
 ];

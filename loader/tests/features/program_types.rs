@@ -6,7 +6,7 @@ use super::*;
 
 /// (name, type, tag) of every program pinned in `dir`, as `bpftool -j prog show` says
 /// (xdploader pins the maps there too: bpftool refuses those as "not a program").
-fn pinned_programs(dir: &Path) -> BTreeSet<(String, String, String)> {
+pub(super) fn pinned_programs(dir: &Path) -> BTreeSet<(String, String, String)> {
     dir_entries(dir)
         .into_iter()
         .filter_map(|entry| {

@@ -1,6 +1,6 @@
-//! What is refused, or fails late, leaves nothing behind: __ksym, __kconfig and
-//! other program types refused before anything is created; a pin failure after the
-//! programs or the maps were made.
+//! What is refused, or fails late, leaves nothing behind: a __ksym the kernel lacks,
+//! __kconfig and other program types refused before anything is created; a pin failure
+//! after the programs or the maps were made.
 
 use super::*;
 
@@ -66,10 +66,16 @@ impl<'a> Snapshot<'a> {
     }
 }
 
-/// `-load-only` refuses `fixture_name` with exit 2 and one line on stderr that contains,
-/// for each group of `mentions`, one of its words; nothing of the fixture stays in the
-/// kernel and the pin directory stays empty.
-fn assert_refused(fixture_name: &str, programs: &[&str], map_prefix: &str, mentions: &[&[&str]]) {
+/// `-load-only` refuses `fixture_name` with exit code `code` and one line on stderr that
+/// contains, for each group of `mentions`, one of its words; nothing of the fixture stays
+/// in the kernel and the pin directory stays empty.
+fn assert_refused(
+    fixture_name: &str,
+    code: i32,
+    programs: &[&str],
+    map_prefix: &str,
+    mentions: &[&[&str]],
+) {
     let _lock = kernel_lock();
     let pins = PinDir::new(fixture_name);
     let belongs_map = |name: &str| name.starts_with(map_prefix);
@@ -78,8 +84,8 @@ fn assert_refused(fixture_name: &str, programs: &[&str], map_prefix: &str, menti
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
-        Some(2),
-        "{fixture_name}: refused as unsupported: {}",
+        Some(code),
+        "{fixture_name}: refused: {}",
         describe(&output)
     );
     assert_eq!(
@@ -103,15 +109,26 @@ fn assert_refused(fixture_name: &str, programs: &[&str], map_prefix: &str, menti
 
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
-fn unsupported_ksym_is_refused_and_leaves_nothing() {
+fn a_kfunc_the_kernel_lacks_or_declares_otherwise_is_refused_and_leaves_nothing() {
     assert_refused(
-        "unsupported_ksym",
-        &["ksym_prog"],
-        "unsuppo",
+        "fault_ksym_missing",
+        3,
+        &["ksym_missing"],
+        "fault_k",
         &[
-            &["ksym_prog"],
-            &["bpf_prog_put", "bpf_dynptr_from_xdp", "bpf_dynptr_size"],
-            &["__ksym"],
+            &["kfunc xdp_skeleton_no_such_kfunc"],
+            &["not in the kernel's BTF"],
+            &["__weak"],
+        ],
+    );
+    assert_refused(
+        "fault_ksym_proto",
+        3,
+        &["ksym_proto"],
+        "fault_k",
+        &[
+            &["kfunc bpf_dynptr_size"],
+            &["prototype that does not match"],
         ],
     );
 }

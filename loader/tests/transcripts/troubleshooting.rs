@@ -65,7 +65,7 @@ pub const CASES: &[Case] = &[
         doc: "docs/troubleshooting.md",
         run: |s| {
             for file in [
-                "loader/tests/fixtures/unsupported_ksym.elf",
+                "loader/tests/fixtures/fault_ksym_missing.elf",
                 "loader/tests/fixtures/fault_kconfig_missing.elf",
             ] {
                 s.cmd(
