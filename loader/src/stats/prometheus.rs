@@ -57,7 +57,11 @@ impl Format {
             } else {
                 0.0
             };
-            let any_or = |wanted: &str| version.as_deref().map_or(true, |v| v == wanted);
+            // No version, or the one this exporter writes (rust-version 1.75: no is_none_or).
+            let any_or = |wanted: &str| match version.as_deref() {
+                None => true,
+                Some(version) => version == wanted,
+            };
             match media.as_str() {
                 "application/openmetrics-text" if any_or("1.0.0") => {
                     openmetrics = openmetrics.max(quality);
