@@ -147,12 +147,17 @@ impl Exporter {
     }
 
     /// SIGTERM, which must end it with exit 0 soon.
-    pub fn stop(mut self) {
-        send_signal(self.process.pid(), "TERM");
+    pub fn stop(self) {
+        self.stop_with("TERM");
+    }
+
+    /// `signal` (INT is Ctrl-C), which must end it with exit 0 soon.
+    pub fn stop_with(mut self, signal: &str) {
+        send_signal(self.process.pid(), signal);
         let status = self.process.wait_for_exit(Duration::from_secs(5));
         assert!(
             status.success(),
-            "SIGTERM ends the exporter with 0: {status}"
+            "SIG{signal} ends the exporter with 0: {status}"
         );
     }
 }
@@ -429,4 +434,53 @@ fn a_real_prometheus_scrapes_the_exact_counters() {
     assert_eq!(labels["job"], "xdp", "{last}");
     drop(server);
     exporter.stop();
+}
+
+#[test]
+#[ignore = "needs root: run scripts/test.sh"]
+fn each_scrape_is_one_batch_lookup_and_ctrl_c_stops_it() {
+    require_root();
+    const SCRAPES: usize = 5;
+    let net = loaded_with(3, 20);
+    let pin = net.pin("stats_map");
+    let exporter = Exporter::start(&net, &["-file", path_str(&pin)]);
+    // Traced from now on, every thread (the scrapes run on the serving threads).
+    let trace = TempFile::new("prometheus-strace", b"");
+    let pid = exporter.process.pid().to_string();
+    let strace = Running::spawn(Command::new("strace").args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=bpf",
+        "-o",
+        trace.as_str(),
+        "-p",
+        &pid,
+    ]));
+    // strace has attached once a scrape's bpf calls show in its output.
+    let traced = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            exporter.get("/metrics");
+            traced(&trace.path).contains("BPF_MAP_LOOKUP_BATCH")
+        }),
+        "strace did not attach to the exporter"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let before = count_matches(&traced(&trace.path), "BPF_MAP_LOOKUP_BATCH");
+    for _ in 0..SCRAPES {
+        assert_eq!(exporter.get("/metrics").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let text = traced(&trace.path);
+    assert_eq!(
+        count_matches(&text, "BPF_MAP_LOOKUP_BATCH") - before,
+        SCRAPES,
+        "one batch lookup per scrape:\n{text}"
+    );
+    assert_eq!(count_matches(&text, "BPF_MAP_LOOKUP_ELEM"), 0, "{text}");
+    // The tracer goes (and the exporter with it detached), then Ctrl-C ends the exporter.
+    drop(strace);
+    assert_eq!(exporter.get("/metrics").status, 200);
+    exporter.stop_with("INT");
 }
