@@ -9,11 +9,14 @@
 //! client that reads slowly does not hold up the next scrape.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sys::signal::StopSignals;
 
 use crate::export::error::ExportError;
@@ -31,7 +34,8 @@ pub const WORKERS: usize = 4;
 /// How long a client has to send its request head, and each write may take.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often a thread waiting on a slow client looks whether it should stop.
+/// How often a waiting thread (for a client, or for the next one) looks whether it
+/// should stop.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 const PLAIN: &str = "text/plain; charset=utf-8";
@@ -102,9 +106,11 @@ pub fn serve(
     scraper: Scraper,
     notice: &(dyn Fn(&str) + Sync),
 ) -> Result<(), ExportError> {
-    let local = listener
-        .local_addr()
-        .map_err(|error| ExportError::Thread(std::io::Error::new(error.kind(), error)))?;
+    // The threads wait in poll(2), not in accept(2), so that each sees the stop flag
+    // within STOP_POLL whatever the clients do.
+    listener
+        .set_nonblocking(true)
+        .map_err(ExportError::Thread)?;
     let shared = Shared {
         listener,
         scraper: Mutex::new(scraper),
@@ -112,52 +118,52 @@ pub fn serve(
         notice,
     };
     std::thread::scope(|scope| {
+        let mut started = Ok(());
         for index in 0..WORKERS {
             let shared = &shared;
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("scrape-{index}"))
-                .spawn_scoped(scope, move || worker(shared))
-                .map_err(ExportError::Thread)?;
+                .spawn_scoped(scope, move || worker(shared));
+            if let Err(error) = spawned {
+                started = Err(ExportError::Thread(error));
+                break;
+            }
         }
-        let waited = loop {
+        let result = started.and_then(|()| loop {
             match signals.wait(Duration::from_secs(3600)) {
                 Ok(Some(_)) => break Ok(()),
                 Ok(None) => {}
                 Err(error) => break Err(ExportError::Signals(error)),
             }
-        };
+        });
+        // The scope then waits for every thread, each within STOP_POLL.
         shared.stop.store(true, Ordering::SeqCst);
-        wake_acceptors(local);
-        waited
+        result
     })
-}
-
-/// One connection per waiting thread, so that each sees the stop flag.
-fn wake_acceptors(local: SocketAddr) {
-    let target = match local.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), local.port())
-        }
-        _ => local,
-    };
-    for _ in 0..WORKERS {
-        let _ = TcpStream::connect_timeout(&target, Duration::from_millis(200));
-    }
 }
 
 fn worker(shared: &Shared<'_>) {
     let mut head = Vec::with_capacity(MAX_HEAD + 1024);
     let mut response = Vec::new();
-    loop {
-        let accepted = shared.listener.accept();
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
+    let timeout = PollTimeout::from(STOP_POLL.as_millis().min(u16::MAX as u128) as u16);
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut waiting = [PollFd::new(shared.listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut waiting, timeout) {
+            Ok(0) | Err(Errno::EINTR) => continue,
+            Ok(_) => {}
+            Err(_) => {
+                std::thread::sleep(STOP_POLL);
+                continue;
+            }
         }
-        match accepted {
-            Ok((stream, _)) => answer(shared, stream, &mut head, &mut response),
+        // Another thread may have taken the connection first: WouldBlock, wait again.
+        match shared.listener.accept() {
+            Ok((stream, _)) => {
+                if stream.set_nonblocking(false).is_ok() {
+                    answer(shared, stream, &mut head, &mut response);
+                }
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {}
             // Out of descriptors, or the client gave up already: try again shortly.
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }

@@ -195,7 +195,16 @@ fn slow_clients_do_not_block_scrapes_and_a_hundred_at_once_stay_bounded() {
         let _ = stream.read_to_end(&mut rest);
         assert!(rest.is_empty(), "a slow client got {rest:?}");
     }
+    // A client that sends nothing does not hold up SIGTERM either.
+    let _lingering = in_netns(&net.xdp_ns, || TcpStream::connect(addr).expect("connect"));
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
     exporter.stop();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "SIGTERM took {:?} with a silent client connected",
+        start.elapsed()
+    );
 }
 
 #[test]
