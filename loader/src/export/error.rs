@@ -28,6 +28,8 @@ pub enum ExportError {
     /// The stats stage failed before serving (the possible CPUs cannot be read).
     Stats(StatsError),
     Signals(SysError),
+    /// The listening socket cannot be made non-blocking.
+    Listener(std::io::Error),
     /// A serving thread cannot be started.
     Thread(std::io::Error),
 }
@@ -40,6 +42,7 @@ impl ExportError {
             ExportError::AddressInUse { .. }
             | ExportError::Bind { .. }
             | ExportError::Signals(_)
+            | ExportError::Listener(_)
             | ExportError::Thread(_) => ExitKind::Environment,
         }
     }
@@ -59,6 +62,9 @@ impl fmt::Display for ExportError {
             ExportError::Bind { addr, error } => write!(f, "cannot listen on {addr}: {error}"),
             ExportError::Stats(error) => error.fmt(f),
             ExportError::Signals(error) => write!(f, "cannot catch Ctrl-C and SIGTERM: {error}"),
+            ExportError::Listener(error) => {
+                write!(f, "cannot make the listening socket non-blocking: {error}")
+            }
             ExportError::Thread(error) => write!(f, "cannot start a serving thread: {error}"),
         }
     }

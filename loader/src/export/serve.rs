@@ -1,5 +1,5 @@
 //! The serving loop of `statswatch -prometheus`: the listening address, a small fixed
-//! pool of threads that each accept and answer one connection at a time (so memory and
+//! pool of threads that each wait for, accept and answer one connection at a time (so memory and
 //! threads stay bounded however many clients come), a deadline on reading a request (so
 //! a slow client holds one thread for a few seconds at most, never the others), and
 //! Ctrl-C or SIGTERM ending it all.
@@ -110,7 +110,7 @@ pub fn serve(
     // within STOP_POLL whatever the clients do.
     listener
         .set_nonblocking(true)
-        .map_err(ExportError::Thread)?;
+        .map_err(ExportError::Listener)?;
     let shared = Shared {
         listener,
         scraper: Mutex::new(scraper),

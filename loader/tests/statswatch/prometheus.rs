@@ -328,6 +328,14 @@ fn a_scrape_equals_bpftool_in_both_formats_and_promtool_accepts_it() {
     assert_eq!(pass.iter().sum::<u64>(), PACKETS);
     promtool_accepts(&percpu.body);
     exporter.stop();
+
+    // -m: the map found by name in the pin directory, at each scrape.
+    let pin_dir = path_str(&net.pin_dir);
+    let exporter = Exporter::start(&net, &["-m", "stats_map", "-pin-path", pin_dir]);
+    let by_name = exporter.get("/metrics");
+    assert_eq!(by_name.status, 200, "{by_name:?}");
+    assert_eq!(scraped_counts(&by_name.body), expected);
+    exporter.stop();
 }
 
 /// A Prometheus server of the test's own, in the XDP namespace, with its temporary
