@@ -119,6 +119,26 @@ fn a_wrong_map_and_a_missing_pin_are_503_until_the_pin_is_back() {
         notices[1].contains("again; /metrics answers 200"),
         "{notices:?}"
     );
+
+    // A reload (xdploader again, reusing the pinned stats_map) keeps the counters: the
+    // next frames add to them.
+    net.load_ok();
+    net.send_udp(4, 50);
+    let (packets, bytes) = scraped_counts(&back.body)[XDP_PASS];
+    let frame = 50 + UDP_FRAME_OVERHEAD;
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            let now = exporter.get("/metrics");
+            now.status == 200
+                && scraped_counts(&now.body)[XDP_PASS] == (packets + 4, bytes + 4 * frame)
+        }),
+        "the counters did not go on from {packets} after the reload: {:?}",
+        exporter.get("/metrics")
+    );
+    assert_eq!(
+        scraped_counts(&exporter.get("/metrics").body),
+        bpftool_counts(&pin)
+    );
     exporter.stop();
 }
 
