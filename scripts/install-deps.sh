@@ -16,6 +16,7 @@ packages=(
     strace                # the statswatch tests count its bpf(2) calls
     xdp-tools             # xdp-loader: the operations tests attach with another tool
     ruby                  # ruby -c Vagrantfile (loader/tests/transcripts.rs)
+    prometheus            # prometheus and promtool: the statswatch -prometheus tests scrape with them
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -46,6 +47,13 @@ if [ "${#missing[@]}" -gt 0 ] || ! known libbpf-tools; then
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The prometheus package starts its own server on :9090 at install. The tests
+# start theirs inside their own namespaces and need none: keep it stopped.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] \
+    && systemctl list-unit-files prometheus.service >/dev/null 2>&1; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi
 
 # The Rust toolchain is not a Debian package here: it comes from rustup, per

@@ -12,6 +12,7 @@
 //! | `run/` | `xdploader -run` | test runs over the packets of a capture |
 //! | `trace/` | `xdploader -trace`; `statswatch -exceptions` | tracing programs attached by section name |
 //! | `stats/` | `statswatch` | a pinned stats map read, summed, rated, rendered |
+//! | `export/` | `statswatch -prometheus` | the counters and attached programs served over HTTP |
 //!
 //! Each folder's `mod.rs` lists its files in the order the stage takes them; a stage's
 //! whole command is its `flow.rs` (`stats/watch.rs` for the live view). Below the stages,
@@ -39,6 +40,7 @@
 //! 4. `run`: `load` (a run loads as an attach does, and attaches nothing)
 //! 5. `trace`: `load` (it loads and pins as `-load-only` does, then attaches)
 //! 6. `stats`: none
+//! 7. `export`: `stats` (the counters and their texts), `attach` (what is on each interface)
 //!
 //! No stage uses a later one, nor `cli`. `loader/tests/layout.rs` checks this, and that
 //! no source or test file grows past 600 lines.
@@ -49,6 +51,7 @@ pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod load;
 pub mod lock;
 pub mod run;

@@ -1,5 +1,6 @@
 //! Kernel tests for statswatch: batch and per-key reads, the live view (JSON, pipe and a
-//! real pseudo-terminal), -percpu, -m, and a map replaced under a running watch.
+//! real pseudo-terminal), -percpu, -m, a map replaced under a running watch, and the
+//! Prometheus exporter (-prometheus).
 //! They need root and are run by scripts/test.sh (`--include-ignored`).
 
 mod support;
@@ -16,6 +17,10 @@ use support::*;
 
 #[path = "statswatch/exceptions.rs"]
 mod exceptions;
+#[path = "statswatch/prometheus.rs"]
+mod prometheus;
+#[path = "statswatch/prometheus_faults.rs"]
+mod prometheus_faults;
 #[path = "statswatch/read.rs"]
 mod read;
 #[path = "statswatch/terminal.rs"]

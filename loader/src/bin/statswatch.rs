@@ -1,7 +1,8 @@
 //! statswatch: print the per-action packet and byte counters of a pinned stats map, once
-//! or as a live view; or (-exceptions) the XDP tracepoints' exceptions, live. The
-//! arguments and the drawing; the reading, the arithmetic and the renderings are library
-//! code (`loader::stats`, `loader::trace::exceptions`).
+//! or as a live view, or serve them to Prometheus (-prometheus); or (-exceptions) the XDP
+//! tracepoints' exceptions, live. The arguments and the drawing; the reading, the
+//! arithmetic, the renderings and the serving are library code (`loader::stats`,
+//! `loader::export`, `loader::trace::exceptions`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use loader::export::error::ExportError;
+use loader::export::scrape::{PinChoice, Scraped, Scraper};
+use loader::export::serve::{listen, parse_listen, serve};
 use loader::stats::error::StatsError;
 use loader::stats::find::resolve_pin;
+use loader::stats::prometheus::Format;
 use loader::stats::rates::Observation;
 use loader::stats::read::{open_map, possible_cpus, read_sample, Cpus};
 use loader::stats::render::{self, found_line};
@@ -22,8 +27,9 @@ use loader::trace::exceptions_view::exceptions_frame;
 use sys::{MapFd, MapInfo};
 
 /// Print the XDP actions' packet and byte counters from a pinned per-CPU stats map,
-/// summed over all possible CPUs; once, or live with -watch. With -exceptions: what XDP
-/// programs abort and which redirects fail, live, from the XDP tracepoints.
+/// summed over all possible CPUs; once, live with -watch, or served to Prometheus with
+/// -prometheus. With -exceptions: what XDP programs abort and which redirects fail, live,
+/// from the XDP tracepoints.
 ///
 /// Go-style single-dash flags work too: `statswatch -file /sys/fs/bpf/stats_map`.
 #[derive(Debug, Parser)]
@@ -67,9 +73,22 @@ struct Args {
     #[arg(long)]
     json: bool,
 
-    /// The per-CPU counters under each action's total.
+    /// The per-CPU counters under each action's total (with -prometheus: a series per CPU,
+    /// labelled cpu, instead of the sum).
     #[arg(long)]
     percpu: bool,
+
+    /// Serve the counters as Prometheus metrics at http://ADDR:PORT/metrics until Ctrl-C.
+    /// A bare port (9435 or :9435) listens on 127.0.0.1 only; listening on other addresses
+    /// must be written out (0.0.0.0:9435). Without a value: 127.0.0.1:9435.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        num_args = 0..=1,
+        default_missing_value = "9435",
+        conflicts_with_all = ["watch", "exceptions", "json", "count"]
+    )]
+    prometheus: Option<String>,
 }
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -107,6 +126,15 @@ fn main() -> ExitCode {
     if args.exceptions {
         return exceptions_main(&args);
     }
+    if let Some(listen_on) = &args.prometheus {
+        return match prometheus(&args, listen_on) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("statswatch: {error}");
+                ExitCode::from(error.exit_kind() as u8)
+            }
+        };
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -140,6 +168,46 @@ fn run(args: &Args) -> Result<(), StatsError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .map_err(StatsError::Write)
+}
+
+/// `-prometheus`: /metrics served until Ctrl-C or SIGTERM. A map that is missing or not a
+/// stats map does not stop it: /metrics answers 503 with the reason until it is right.
+fn prometheus(args: &Args, listen_on: &str) -> Result<(), ExportError> {
+    let addr = parse_listen(listen_on)?;
+    // Before the serving threads start, so that they inherit the blocked signals.
+    let signals = sys::signal::StopSignals::new().map_err(ExportError::Signals)?;
+    let listener = listen(addr)?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    let choice = PinChoice {
+        file: args.file.clone(),
+        map: args.map.clone(),
+        pin_path: args.pin_path.clone(),
+    };
+    let what = match (&args.file, &args.map) {
+        (Some(file), _) => format!("the map pinned at {}", file.display()),
+        (None, Some(name)) => format!(
+            "the map called {name} in {}",
+            args.pin_path
+                .as_deref()
+                .unwrap_or(Path::new(loader::vocab::DEFAULT_PIN_ROOT))
+                .display()
+        ),
+        (None, None) => match resolve_pin(None, None, args.pin_path.as_deref()) {
+            Ok(pin) => format!("the map pinned at {}", pin.display()),
+            Err(_) => "the stats map".to_string(),
+        },
+    };
+    let mut scraper = Scraper::new(choice, args.percpu)?;
+    if let Scraped::Unavailable(reason) = scraper.scrape(Format::Text) {
+        eprintln!("statswatch: {reason}; /metrics answers 503 until that is put right");
+    }
+    let _ = scraper.take_notice();
+    println!("Serving the counters of {what} at http://{bound}/metrics; press Ctrl-C to stop");
+    serve(&signals, &listener, scraper, &|text| {
+        eprintln!("statswatch: {text}")
+    })?;
+    println!("Stopped serving http://{bound}/metrics");
+    Ok(())
 }
 
 /// Standard output for the live view: redrawn in place on a terminal (cursor hidden

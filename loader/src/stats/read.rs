@@ -81,9 +81,29 @@ fn batch_disabled() -> bool {
         || std::env::var_os(NO_BATCH_ENV).is_some_and(|value| value == "1")
 }
 
+/// The buffers a read fills: kept by a caller that reads again and again (the exporter),
+/// so that they are allocated once, not for every sample.
+#[derive(Debug, Default)]
+pub struct ReadBuffers {
+    keys: Vec<u8>,
+    values: Vec<u8>,
+}
+
 /// Reads every key of the stats map: one BPF_MAP_LOOKUP_BATCH where the kernel has it,
 /// else one BPF_MAP_LOOKUP_ELEM per key.
 pub fn read_sample(
+    map: &MapFd,
+    info: &MapInfo,
+    cpus: &Cpus,
+    pin: &Path,
+    monotonic: f64,
+) -> Result<Sample, StatsError> {
+    read_sample_with(&mut ReadBuffers::default(), map, info, cpus, pin, monotonic)
+}
+
+/// [`read_sample`] into buffers that the caller keeps from one read to the next.
+pub fn read_sample_with(
+    buffers: &mut ReadBuffers,
     map: &MapFd,
     info: &MapInfo,
     cpus: &Cpus,
@@ -99,7 +119,7 @@ pub fn read_sample(
         .map_or(0.0, |since| since.as_secs_f64());
     let mut actions = None;
     if !batch_disabled() {
-        match read_batch(map, info, cpus) {
+        match read_batch(buffers, map, info, cpus) {
             Ok(read) => actions = Some(read),
             Err(error) if sys::batch::is_unsupported(&error) => {
                 BATCH_UNSUPPORTED.store(true, Ordering::Relaxed);
@@ -109,7 +129,7 @@ pub fn read_sample(
     }
     let actions = match actions {
         Some(actions) => actions,
-        None => read_per_key(map, info, cpus).map_err(refused)?,
+        None => read_per_key(buffers, map, info, cpus).map_err(refused)?,
     };
     Ok(Sample {
         map_name: info.name.clone(),
@@ -127,7 +147,12 @@ fn counters(key: u32, value: &[u8], cpus: &Cpus) -> ActionCounters {
     ActionCounters { key, per_cpu }
 }
 
-fn read_batch(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCounters>, SysError> {
+fn read_batch(
+    buffers: &mut ReadBuffers,
+    map: &MapFd,
+    info: &MapInfo,
+    cpus: &Cpus,
+) -> Result<Vec<ActionCounters>, SysError> {
     let mut lookup = sys::batch::BatchLookup::new(map.as_fd())?;
     let (key_size, value_size) = (lookup.key_size(), lookup.value_size());
     // One element more than the map holds: the kernel then ends the first call with
@@ -135,11 +160,14 @@ fn read_batch(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCoun
     let elements = (info.max_entries as usize)
         .saturating_add(1)
         .min(BATCH_ELEMENTS);
-    let mut keys = vec![0u8; elements * key_size];
-    let mut values = vec![0u8; elements * value_size];
+    let (keys, values) = (&mut buffers.keys, &mut buffers.values);
+    keys.clear();
+    keys.resize(elements * key_size, 0);
+    values.clear();
+    values.resize(elements * value_size, 0);
     let mut actions = Vec::new();
     while !lookup.is_finished() {
-        let read = lookup.next_batch(&mut keys, &mut values)?;
+        let read = lookup.next_batch(keys, values)?;
         if read == 0 {
             break;
         }
@@ -159,13 +187,20 @@ fn read_batch(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCoun
     Ok(actions)
 }
 
-fn read_per_key(map: &MapFd, info: &MapInfo, cpus: &Cpus) -> Result<Vec<ActionCounters>, SysError> {
-    let mut buffer = vec![0u8; per_cpu_stride(info.value_size) * cpus.slots];
+fn read_per_key(
+    buffers: &mut ReadBuffers,
+    map: &MapFd,
+    info: &MapInfo,
+    cpus: &Cpus,
+) -> Result<Vec<ActionCounters>, SysError> {
+    let buffer = &mut buffers.values;
+    buffer.clear();
+    buffer.resize(per_cpu_stride(info.value_size) * cpus.slots, 0);
     let mut actions = Vec::new();
     for key in 0..info.max_entries {
         buffer.fill(0);
-        if sys::map::map_lookup_elem(map.as_fd(), &key.to_ne_bytes(), &mut buffer)? {
-            actions.push(counters(key, &buffer, cpus));
+        if sys::map::map_lookup_elem(map.as_fd(), &key.to_ne_bytes(), buffer)? {
+            actions.push(counters(key, buffer, cpus));
         } else {
             actions.push(ActionCounters {
                 key,

@@ -322,6 +322,12 @@ fn word_end(line: &str, index: usize) -> usize {
 }
 
 /// strace: the fds the kernel hands out and the user-space addresses of the buffers.
+/// The exporter's scrape: the program id and how long the scrape took.
+fn mask_prometheus(line: &str) -> String {
+    let line = mask_after(line, "prog_id=\"", &[]);
+    mask_after(&line, "xdp_scrape_duration_seconds ", &[])
+}
+
 fn mask_strace(line: &str) -> String {
     let mut line = line.to_string();
     for key in ["0x7", "0x5"] {

@@ -240,6 +240,42 @@ pub const CASES: &[Case] = &[
         ..Case::BASE
     },
     Case {
+        name: "statswatch-prometheus",
+        doc: "docs/operations.md",
+        mask: mask_prometheus,
+        run: |s| {
+            let net = loaded(s);
+            let pin_dir = path_str(&net.pin_dir).to_string();
+            // In the test's namespace: its loopback has port 9435 free, and its interfaces
+            // are the ones xdp_program_info lists.
+            let argv = with_netns(&net, &[statswatch(), "-prometheus", "-pin-path", &pin_dir]);
+            let mut exporter = Live::spawn(&strs(&argv));
+            exporter.until(lines_at_least(1));
+            let serving = String::from_utf8_lossy(&exporter.got).into_owned();
+            s.line("$ sudo statswatch -prometheus &");
+            s.text.push_str(&serving);
+            s.cmd_in(
+                &net,
+                "$ curl -s http://127.0.0.1:9435/metrics",
+                &["curl", "-s", "http://127.0.0.1:9435/metrics"],
+            );
+            let openmetrics = "curl -s -H 'Accept: application/openmetrics-text' http://127.0.0.1:9435/metrics | grep -v '^xdp_action_bytes'";
+            s.cmd_in(
+                &net,
+                &format!("$ {openmetrics}"),
+                &["sh", "-c", openmetrics],
+            );
+            exporter.interrupt();
+            let (out, status) = exporter.finish();
+            assert_eq!(status, 0, "statswatch -prometheus ended by SIGINT: {out}");
+            s.line("$ kill -INT %1");
+            s.text
+                .push_str(out.strip_prefix(serving.as_str()).unwrap_or(&out));
+            s.last_status = status;
+        },
+        ..Case::BASE
+    },
+    Case {
         name: "statswatch-strace",
         doc: "docs/operations.md",
         mask: mask_strace,
@@ -272,6 +308,7 @@ root_transcripts! {
     transcript_statswatch_by_name => "statswatch-by-name",
     transcript_statswatch_not_a_stats_map => "statswatch-not-a-stats-map",
     transcript_statswatch_strace => "statswatch-strace",
+    transcript_statswatch_prometheus => "statswatch-prometheus",
     transcript_statswatch_once => "statswatch-once",
     transcript_statswatch_percpu => "statswatch-percpu",
     transcript_statswatch_json => "statswatch-json",
