@@ -16,6 +16,8 @@ packages=(
     strace                # the statswatch tests count its bpf(2) calls
     xdp-tools             # xdp-loader: the operations tests attach with another tool
     ruby                  # ruby -c Vagrantfile (loader/tests/transcripts.rs)
+    python3 python3-venv  # scripts/deploy-tools.sh: the checkers of deploy/ in a venv (loader/tests/deploy.rs)
+    systemd               # systemd-analyze verify on deploy/systemd/*.service (loader/tests/deploy.rs)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
