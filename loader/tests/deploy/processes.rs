@@ -32,7 +32,12 @@ fn pod_command(net: &TestNet, file: &str, list: &str, name: &str) -> Vec<String>
 
 /// The argv of a unit's Exec line with the environment file's values, the TestNet's in
 /// place of the interfaces and pin path, this checkout's binaries and object.
+/// [`unit_command_bare`] with the unit's capabilities alone.
 fn unit_command(net: &TestNet, unit: &str, key: &str) -> Vec<String> {
+    with_capabilities(&unit_capabilities(unit), unit_command_bare(net, unit, key))
+}
+
+fn unit_command_bare(net: &TestNet, unit: &str, key: &str) -> Vec<String> {
     let mut env = environment_file();
     env.insert("XDP_INTERFACES".into(), net.xdp_if.clone());
     env.insert("XDP_PIN_PATH".into(), path_str(&net.pin_dir).into());
@@ -40,6 +45,51 @@ fn unit_command(net: &TestNet, unit: &str, key: &str) -> Vec<String> {
     let argv = expand_systemd(&exec_line(unit, key), &env);
     std::iter::once(local_unit_path(&argv[0]))
         .chain(argv[1..].iter().cloned())
+        .collect()
+}
+
+/// `argv` under `setpriv` with only `capabilities` (names as in `CAP_BPF` or `BPF`) in
+/// its bounding set, so that root's program starts with those alone, and no new
+/// privileges: what a container's `capabilities: {drop: [ALL], add: [...]}` or a
+/// unit's `CapabilityBoundingSet=` and `NoNewPrivileges=yes` give it.
+fn with_capabilities(capabilities: &[String], argv: Vec<String>) -> Vec<String> {
+    let set: Vec<String> = capabilities
+        .iter()
+        .map(|name| format!("+{}", name.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    let mut all = vec![
+        "setpriv".to_string(),
+        "--no-new-privs".to_string(),
+        format!("--bounding-set=-all,{}", set.join(",")),
+        "--inh-caps=-all".to_string(),
+    ];
+    all.extend(argv);
+    all
+}
+
+/// A container's `securityContext.capabilities.add` (after a `drop: [ALL]`).
+fn container_capabilities(file: &str, list: &str, name: &str) -> Vec<String> {
+    let daemonset = manifest(file);
+    let security = &container(&daemonset, list, name)["securityContext"];
+    assert_eq!(
+        security["capabilities"]["drop"][0], "ALL",
+        "{name} drops ALL"
+    );
+    security["capabilities"]["add"]
+        .as_array()
+        .expect("capabilities.add")
+        .iter()
+        .map(|cap| text(cap).to_string())
+        .collect()
+}
+
+/// A unit's `CapabilityBoundingSet=`, which must come with `NoNewPrivileges=yes`.
+fn unit_capabilities(unit: &str) -> Vec<String> {
+    let settings = super::systemd::service_settings(unit);
+    assert_eq!(settings["NoNewPrivileges"], ["yes"], "{unit}");
+    settings["CapabilityBoundingSet"][0]
+        .split_whitespace()
+        .map(str::to_string)
         .collect()
 }
 
@@ -162,7 +212,7 @@ struct Running {
 
 impl Running {
     fn start(net: &TestNet, argv: &[String]) -> Running {
-        // nsenter execs the program: the child's pid is the exporter's.
+        // nsenter and setpriv exec the program: the child's pid is the exporter's.
         let child = Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", net.xdp_ns))
             .args(argv)
@@ -242,9 +292,10 @@ fn check_metrics(net: &TestNet, address: &str, sent: u64) {
         })
         .collect();
     assert_eq!(pass.len(), 1, "one XDP_PASS series:\n{body}");
+    // `name{labels} value [timestamp]`
     let value: f64 = pass[0]
-        .rsplit(' ')
-        .next()
+        .rsplit_once('}')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|value| value.parse().ok())
         .expect("a sample value");
     assert!(
@@ -275,7 +326,10 @@ fn daemonset_exporter_serves_metrics_and_stops_on_sigterm() {
     let (_, prog) = attached_through_link(&net);
     net.send_udp(7, 16);
     let daemonset = manifest("daemonset.yaml");
-    let exporter = pod_command(&net, "daemonset.yaml", "containers", "exporter");
+    let exporter = with_capabilities(
+        &container_capabilities("daemonset.yaml", "containers", "exporter"),
+        pod_command(&net, "daemonset.yaml", "containers", "exporter"),
+    );
     // 0.0.0.0:PORT in the pod: inside the TestNet's namespace, its loopback answers.
     let port = container(&daemonset, "containers", "exporter")["ports"][0]["containerPort"]
         .as_u64()
