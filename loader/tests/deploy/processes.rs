@@ -152,6 +152,9 @@ fn nothing_left(net: &TestNet, prog: u64) {
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn daemonset_commands_load_roll_over_and_detach() {
+    // One at a time: `ip -j link` on a TestNet can fail while another test deletes its
+    // namespace ("Peer netns reference is invalid").
+    let _one_at_a_time = kernel_lock();
     let net = TestNet::new();
     // The pod's init container attaches through a pinned link.
     let load = pod_command(&net, "daemonset.yaml", "initContainers", "load");
@@ -189,6 +192,9 @@ fn daemonset_commands_load_roll_over_and_detach() {
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn systemd_unit_commands_start_reload_and_stop() {
+    // One at a time: `ip -j link` on a TestNet can fail while another test deletes its
+    // namespace ("Peer netns reference is invalid").
+    let _one_at_a_time = kernel_lock();
     let net = TestNet::new();
     let unit = UNITS[0];
     run_in_ns(&net, &unit_command(&net, unit, "ExecStart"), "ExecStart");
@@ -317,6 +323,9 @@ fn daemonset_exporter_serves_metrics_and_stops_on_sigterm() {
     if !exporter_available("daemonset_exporter_serves_metrics_and_stops_on_sigterm") {
         return;
     }
+    // One at a time: `ip -j link` on a TestNet can fail while another test deletes its
+    // namespace ("Peer netns reference is invalid").
+    let _one_at_a_time = kernel_lock();
     let net = TestNet::new();
     run_in_ns(
         &net,
@@ -351,6 +360,9 @@ fn systemd_exporter_serves_metrics_and_stops_on_sigterm() {
     if !exporter_available("systemd_exporter_serves_metrics_and_stops_on_sigterm") {
         return;
     }
+    // One at a time: `ip -j link` on a TestNet can fail while another test deletes its
+    // namespace ("Peer netns reference is invalid").
+    let _one_at_a_time = kernel_lock();
     let net = TestNet::new();
     run_in_ns(
         &net,
