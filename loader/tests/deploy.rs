@@ -23,6 +23,8 @@ use serde_json::Value;
 #[allow(unused_imports)]
 use support::*;
 
+#[path = "deploy/image.rs"]
+mod image;
 #[path = "deploy/manifests.rs"]
 mod manifests;
 #[path = "deploy/processes.rs"]
