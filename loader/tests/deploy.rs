@@ -44,7 +44,13 @@ fn exporter_available(test: &str) -> bool {
         if EXPORTER_MERGED {
             panic!("statswatch --help does not mention --prometheus: the exporter is missing");
         }
-        eprintln!("SKIPPED {test}: statswatch has no -prometheus yet (EXPORTER_MERGED is false)");
+        // Straight to the file descriptor, past libtest's capture of eprintln!: the
+        // skip shows in every run's output, not only in a failing one's.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: statswatch has no -prometheus yet (EXPORTER_MERGED is false)"
+        );
     }
     has
 }
