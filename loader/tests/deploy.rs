@@ -257,3 +257,45 @@ fn kubernetes_expansion_follows_the_api_rules() {
     assert_eq!(expand_kubernetes("$(B)", &env), "$(B)");
     assert_eq!(expand_kubernetes("a$b", &env), "a$b");
 }
+
+#[test]
+fn interfaces_from_a_file_as_the_pre_stop_hook_reads_them() {
+    let missing = run(
+        xdploader(),
+        &["-detach", "-i", "@/nonexistent/detach-on-stop"],
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", describe(&missing));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot read the interface list /nonexistent/detach-on-stop"),
+        "{stderr}"
+    );
+    // An empty file: the hook's way of keeping the program.
+    let empty = TempFile::new("detach-on-stop-empty", b"\n");
+    let output = run(
+        xdploader(),
+        &["-detach", "-i", &format!("@{}", empty.as_str())],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("Nothing to detach"),
+        "{}",
+        describe(&output)
+    );
+    // To attach, a file that names nothing is a usage error, not "nothing to do".
+    let output = run(
+        xdploader(),
+        &[
+            "-file",
+            "kern/xdp.elf",
+            "-i",
+            &format!("@{}", empty.as_str()),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("names no interface"),
+        "{}",
+        describe(&output)
+    );
+}

@@ -55,7 +55,8 @@ struct Args {
     /// The eBPF ELF object (clang -target bpf).
     #[arg(long = "file", value_name = "OBJ", required_unless_present_any = ["detach", "status"])]
     file: Option<PathBuf>,
-    /// Interfaces to attach to, comma-separated.
+    /// Interfaces to attach to, comma-separated; @FILE reads them from FILE (commas,
+    /// spaces or lines), as a Kubernetes ConfigMap mounted as files gives them.
     #[arg(
         short = 'i',
         long = "interface",
@@ -158,10 +159,30 @@ impl Args {
 
 fn main() -> ExitCode {
     sys::process::default_sigpipe();
-    let args: Args = match loader::cli::parse_args() {
+    let mut args: Args = match loader::cli::parse_args() {
         Ok(args) => args,
         Err(code) => return code,
     };
+    match interfaces_from_files(&args.interfaces) {
+        Ok((names, Some(file))) if names.is_empty() && args.detach => {
+            // A preStop hook's way of keeping the program: it names no interface.
+            println!("Nothing to detach: {} names no interface", file.display());
+            return ExitCode::SUCCESS;
+        }
+        Ok((names, Some(file))) if names.is_empty() => {
+            let error = LoadError::Usage(format!(
+                "{} names no interface; write the interfaces in it, comma-separated",
+                file.display()
+            ));
+            eprintln!("xdploader: {error}");
+            return ExitCode::from(error.exit_kind() as u8);
+        }
+        Ok((names, _)) => args.interfaces = names,
+        Err(error) => {
+            eprintln!("xdploader: {error}");
+            return ExitCode::from(error.exit_kind() as u8);
+        }
+    }
     if let Some(code) = dispatch_test_run(&args) {
         return code;
     }
@@ -181,6 +202,31 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_kind() as u8)
         }
     }
+}
+
+/// `-i` with every `@FILE` entry replaced by the interfaces FILE names (separated by
+/// commas, spaces or newlines), and the last such file, if any.
+fn interfaces_from_files(entries: &[String]) -> Result<(Vec<String>, Option<PathBuf>), LoadError> {
+    let mut names = Vec::with_capacity(entries.len());
+    let mut file = None;
+    for entry in entries {
+        let Some(path) = entry.strip_prefix('@') else {
+            names.push(entry.clone());
+            continue;
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            LoadError::Usage(format!(
+                "cannot read the interface list {path} (-i @{path}): {error}"
+            ))
+        })?;
+        names.extend(
+            text.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|name| !name.is_empty())
+                .map(str::to_string),
+        );
+        file = Some(PathBuf::from(path));
+    }
+    Ok((names, file))
 }
 
 /// After a verifier rejection: the end of the verifier log, and where the whole of it is.

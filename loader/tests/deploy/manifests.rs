@@ -248,23 +248,91 @@ fn names_ports_and_labels_agree() {
     );
 }
 
+/// A container's preStop exec hook, as written (Kubernetes does not expand hooks).
+fn hook_of(container: &Value) -> Option<Vec<String>> {
+    let command = container["lifecycle"]["preStop"]["exec"]["command"].as_array()?;
+    Some(command.iter().map(|arg| text(arg).to_string()).collect())
+}
+
+/// The exporter's preStop hook.
+pub(super) fn pre_stop(daemonset: &Value) -> Vec<String> {
+    hook_of(container(daemonset, "containers", "exporter"))
+        .expect("the exporter has a preStop exec hook")
+}
+
+/// Where the DaemonSet mounts the ConfigMap's files in the exporter container.
+pub(super) fn config_mount(daemonset: &Value) -> String {
+    let spec = &daemonset["spec"]["template"]["spec"];
+    let volume = spec["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|volume| volume["configMap"]["name"] == "xdp-skeleton")
+        .expect("the ConfigMap as a volume");
+    let mount = container(daemonset, "containers", "exporter")["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|mount| mount["name"] == volume["name"])
+        .expect("the ConfigMap volume mounted in the exporter");
+    text(&mount["mountPath"]).to_string()
+}
+
 #[test]
-fn the_daemonset_keeps_the_program_when_a_pod_stops() {
+fn the_daemonset_keeps_the_program_when_a_pod_stops_unless_told_to_detach() {
     // docs/operations.md, "Rolling out a new object": the program is attached through a
-    // pinned BPF link, and no hook of the DaemonSet's pods takes it off.
+    // pinned BPF link; the one hook, the exporter's preStop, detaches only the interfaces
+    // the ConfigMap's detach-on-stop names, none by default.
     let daemonset = manifest("daemonset.yaml");
+    let configmap = manifest("configmap.yaml");
     let load = argv_of(container(&daemonset, "initContainers", "load"));
     assert!(load.iter().any(|arg| arg == "-link"), "{load:?}");
     let spec = &daemonset["spec"]["template"]["spec"];
     for list in ["initContainers", "containers"] {
         for container in spec[list].as_array().expect("containers") {
-            assert!(
-                container["lifecycle"].is_null(),
-                "{}: a lifecycle hook runs when a pod stops, as in every rollout",
-                container["name"]
-            );
+            if container["name"] != "exporter" {
+                assert!(container["lifecycle"].is_null(), "{}", container["name"]);
+            }
         }
     }
+    assert_eq!(configmap["data"]["detach-on-stop"], "", "keep by default");
+    let hook = pre_stop(&daemonset);
+    let detach_file = format!("@{}/detach-on-stop", config_mount(&daemonset));
+    assert_eq!(
+        hook,
+        [
+            "/xdp/xdploader",
+            "-detach",
+            "-i",
+            detach_file.as_str(),
+            "-pin-path",
+            text(&configmap["data"]["pin-path"]),
+        ],
+        "the hook reads the ConfigMap's file and uses its pin path"
+    );
+    assert!(
+        hook.iter().all(|arg| !arg.contains("$(")),
+        "hooks are not expanded"
+    );
+    let exporter = container(&daemonset, "containers", "exporter");
+    let caps = &exporter["securityContext"]["capabilities"]["add"];
+    assert!(
+        caps.as_array()
+            .expect("caps")
+            .iter()
+            .any(|cap| cap == "NET_ADMIN"),
+        "the detach needs CAP_NET_ADMIN"
+    );
+    let bpffs = exporter["volumeMounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .find(|mount| mount["mountPath"] == "/sys/fs/bpf")
+        .expect("bpffs mounted");
+    assert!(
+        bpffs["readOnly"].is_null(),
+        "the detach removes pins: {bpffs}"
+    );
     let strategy = &daemonset["spec"]["updateStrategy"];
     assert_eq!(strategy["type"], "RollingUpdate");
     assert_eq!(strategy["rollingUpdate"]["maxUnavailable"], 1);
@@ -285,6 +353,7 @@ fn image_commands() -> Vec<(String, String, Vec<String>)> {
         if document["kind"] != "DaemonSet" {
             continue;
         }
+
         let spec = &document["spec"]["template"]["spec"];
         for list in ["initContainers", "containers"] {
             for container in spec[list].as_array().into_iter().flatten() {
@@ -305,6 +374,13 @@ fn image_commands() -> Vec<(String, String, Vec<String>)> {
                     text(&container["name"]).to_string(),
                     argv,
                 ));
+                if let Some(hook) = hook_of(container) {
+                    commands.push((
+                        path.display().to_string(),
+                        format!("{} preStop", text(&container["name"])),
+                        hook,
+                    ));
+                }
             }
         }
     }

@@ -180,13 +180,47 @@ fn daemonset_commands_load_roll_over_and_detach() {
         "the old one freed"
     );
     assert!(bpftool_counts(&stats)[2].0 >= 25, "the counters kept");
-    // The detach DaemonSet's init container takes it off and removes every pin.
-    let detach = pod_command(&net, "detach/daemonset.yaml", "initContainers", "detach");
-    run_in_ns(&net, &detach, "the detach init container");
+    // The old pod's preStop hook, with the ConfigMap's detach-on-stop as it ships
+    // (empty): the program stays, as a rollout needs.
+    let detach_on_stop = TempFile::new("detach-on-stop", b"");
+    let hook = pre_stop_command(&net, &detach_on_stop);
+    let out = run_in_ns(&net, &hook, "the preStop hook, detach-on-stop empty");
+    assert!(out.contains("Nothing to detach"), "{out}");
+    assert_eq!(attached_through_link(&net).1, second, "still attached");
+    // With detach-on-stop naming the interface (taking XDP off the cluster): the pod's
+    // hook takes it off and removes every pin.
+    std::fs::write(&detach_on_stop.path, format!("{}\n", net.xdp_if)).expect("write");
+    run_in_ns(&net, &hook, "the preStop hook, detach-on-stop set");
     nothing_left(&net, second);
-    // Run again (a node where it is already off, a restarted pod): not an error.
-    let out = run_in_ns(&net, &detach, "the detach init container again");
+    // The detach DaemonSet's init container on a node where it is already off (or run
+    // twice): not an error.
+    let detach = pod_command(&net, "detach/daemonset.yaml", "initContainers", "detach");
+    let out = run_in_ns(&net, &detach, "the detach init container");
     assert!(out.contains("Nothing attached"), "{out}");
+}
+
+/// The exporter's preStop hook as its pod on the TestNet runs it: with the exporter's
+/// capabilities, `file` for the ConfigMap's detach-on-stop, the TestNet's pin directory.
+fn pre_stop_command(net: &TestNet, file: &TempFile) -> Vec<String> {
+    let daemonset = manifest("daemonset.yaml");
+    let configmap = manifest("configmap.yaml");
+    let mount = super::manifests::config_mount(&daemonset);
+    let argv = super::manifests::pre_stop(&daemonset)
+        .iter()
+        .map(|arg| {
+            if arg == &format!("@{mount}/detach-on-stop") {
+                format!("@{}", path_str(&file.path))
+            } else if arg == text(&configmap["data"]["pin-path"]) {
+                path_str(&net.pin_dir).to_string()
+            } else {
+                local_path(arg)
+            }
+        })
+        .collect();
+    with_capabilities(
+        &container_capabilities("daemonset.yaml", "containers", "exporter"),
+        argv,
+    )
 }
 
 #[test]
