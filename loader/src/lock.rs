@@ -3,7 +3,7 @@
 //! mounting bpffs or tracefs (two runs that both find it missing would stack two mounts,
 //! and a later `umount` would uncover the other instead of leaving the directory bare).
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sys::bpffs::SpecialFs;
@@ -16,6 +16,10 @@ pub const LOCK_DIR: &str = "/run/xdploader";
 
 /// `rwx------`: root only.
 const LOCK_DIR_MODE: u32 = 0o700;
+/// `rw-------`: the files too, for a directory made by someone else with a wider mode
+/// (a Kubernetes hostPath `DirectoryOrCreate` is 0755): no other user can open one to
+/// hold its lock.
+const LOCK_FILE_MODE: u32 = 0o600;
 
 /// Opens (creating it and [`LOCK_DIR`] when missing) the lock file `name`, unlocked.
 pub fn lock_file(name: &str) -> Result<std::fs::File, LoadError> {
@@ -39,6 +43,7 @@ pub fn lock_file(name: &str) -> Result<std::fs::File, LoadError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(LOCK_FILE_MODE)
         .open(&path)
         .map_err(|error| LoadError::LockFile { path, error })
 }

@@ -440,8 +440,59 @@ fn a_real_prometheus_scrapes_the_exact_counters() {
         serde_json::from_str::<Value>(&last).expect("JSON")["data"]["result"][0]["metric"].clone();
     assert_eq!(labels["map"], "stats_map", "{last}");
     assert_eq!(labels["job"], "xdp", "{last}");
+    // Every query docs/operations.md gives is one this Prometheus evaluates (a typo, or
+    // a join it refuses as many-to-many, is an error answer, not "success").
+    for query in documented_queries() {
+        let path = format!("/api/v1/query?query={}", url_encode(&query));
+        let answer = in_netns(&net.xdp_ns, || http(port, "GET", &path, None));
+        let value: Value = serde_json::from_str(&answer.body).unwrap_or_default();
+        assert_eq!(
+            value["status"], "success",
+            "docs/operations.md's query {query:?}: {}",
+            answer.body
+        );
+    }
     drop(server);
     exporter.stop();
+}
+
+/// The PromQL expressions of docs/operations.md's ```promql blocks: a block's first line
+/// starts one, and so does each line that begins with a letter; lines that begin with a
+/// space or an operator go on the one before.
+fn documented_queries() -> Vec<String> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/operations.md")).expect("the doc");
+    let mut queries: Vec<String> = Vec::new();
+    let mut in_block = false;
+    let mut block_start = false;
+    for line in doc.lines() {
+        match (in_block, line.trim_end()) {
+            (false, "```promql") => (in_block, block_start) = (true, true),
+            (true, "```") => in_block = false,
+            (true, "") => {}
+            (true, text) if block_start || text.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                block_start = false;
+                queries.push(text.trim().to_string())
+            }
+            (true, text) => {
+                let last = queries.last_mut().expect("a query before its continuation");
+                last.push(' ');
+                last.push_str(text.trim());
+            }
+            _ => {}
+        }
+    }
+    assert!(queries.len() >= 8, "{queries:?}");
+    queries
+}
+
+/// `text` for a URL's query string: everything but letters and digits percent-encoded.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 #[test]
