@@ -1,5 +1,5 @@
-//! The transcripts of docs/how-it-works.md: CO-RE relocations as `-dump` shows them,
-//! and a poisoned one the verifier reaches.
+//! The transcripts of docs/how-it-works.md: CO-RE relocations and `__ksym` externs as
+//! `-dump` shows them, and a poisoned relocation the verifier reaches.
 
 use super::*;
 
@@ -31,6 +31,21 @@ pub const CASES: &[Case] = &[
         ..Case::BASE
     },
     Case {
+        name: "ksym-dump",
+        doc: "docs/how-it-works.md",
+        needs: Needs::Nothing,
+        // A kfunc's BTF id differs from kernel to kernel.
+        mask: |line| mask_after(line, "BTF id ", &[]),
+        run: |s| {
+            let file = "loader/tests/fixtures/ksym_weak.elf";
+            s.cmd(
+                &format!("$ xdploader -file {file} -dump"),
+                &[xdploader(), "-file", file, "-dump"],
+            );
+        },
+        ..Case::BASE
+    },
+    Case {
         name: "core-poison",
         doc: "docs/how-it-works.md",
         run: |s| {
@@ -47,6 +62,7 @@ pub const CASES: &[Case] = &[
 
 plain_transcripts! {
     transcript_core_dump => "core-dump",
+    transcript_ksym_dump => "ksym-dump",
 }
 
 root_transcripts! {
