@@ -6,7 +6,7 @@
 use super::*;
 
 /// The value bytes of key 0 of the array pinned at `pin`.
-fn value_bytes(pin: &Path) -> Vec<u8> {
+pub(super) fn value_bytes(pin: &Path) -> Vec<u8> {
     let shown = bpftool_json(&[
         "map",
         "lookup",
@@ -29,7 +29,7 @@ fn value_bytes(pin: &Path) -> Vec<u8> {
         .collect()
 }
 
-fn u64_at(bytes: &[u8], index: usize) -> u64 {
+pub(super) fn u64_at(bytes: &[u8], index: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
     u64::from_le_bytes(word)

@@ -3,34 +3,13 @@
 //! instructions from `-load-only` as from `bpftool prog loadall` (the same tags), and the
 //! programs, run, see the kernel's values.
 
+use super::kconfig::{u64_at, value_bytes};
 use super::program_types::pinned_programs;
 use super::*;
 
 /// Word `index` of the `.bss` array pinned at `pin`, as bpftool reads it.
 fn bss_word(pin: &Path, index: usize) -> u64 {
-    let shown = bpftool_json(&[
-        "map",
-        "lookup",
-        "pinned",
-        path_str(pin),
-        "key",
-        "0",
-        "0",
-        "0",
-        "0",
-    ]);
-    let bytes: Vec<u8> = shown["value"]
-        .as_array()
-        .expect("a value")
-        .iter()
-        .map(|byte| {
-            u8::from_str_radix(byte.as_str().expect("hex").trim_start_matches("0x"), 16)
-                .expect("hex byte")
-        })
-        .collect();
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
-    u64::from_le_bytes(word)
+    u64_at(&value_bytes(pin), index)
 }
 
 /// `name`'s address in /proc/kallsyms, read by the test itself.
