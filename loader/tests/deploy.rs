@@ -204,6 +204,32 @@ fn env_of(container: &Value, configmap: &Value) -> BTreeMap<String, String> {
     env
 }
 
+/// The argv of a DaemonSet's container as its pod on `net` would run it: $(VAR) expanded
+/// from the ConfigMap with the TestNet's interface and pin directory in place of the
+/// ConfigMap's; the image's paths kept (a chroot's; [`local_path`] maps them to ours).
+fn pod_argv(net: &TestNet, file: &str, list: &str, name: &str) -> Vec<String> {
+    let mut configmap = manifest("configmap.yaml");
+    configmap["data"]["interfaces"] = Value::from(net.xdp_if.as_str());
+    configmap["data"]["pin-path"] = Value::from(path_str(&net.pin_dir));
+    let daemonset = manifest(file);
+    let container = container(&daemonset, list, name);
+    let env = env_of(container, &configmap);
+    argv_of(container)
+        .iter()
+        .map(|arg| expand_kubernetes(arg, &env))
+        .collect()
+}
+
+/// A checker's exit and everything it printed.
+fn checked(output: &Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 /// Kubernetes' expansion of command and args: `$(VAR)` is VAR's value when the
 /// container defines VAR, else left as written; `$$` is one `$`.
 fn expand_kubernetes(arg: &str, env: &BTreeMap<String, String>) -> String {

@@ -367,23 +367,6 @@ fn timings_report_every_phase_and_add_up() {
     );
 }
 
-/// target/release/NAME: the binaries scripts/demo.sh runs, which scripts/test.sh builds
-/// the same way before the tests (build_release in scripts/lib.sh).
-fn release_binary(name: &str) -> String {
-    // CARGO_BIN_EXE_xdploader is target/<profile>/xdploader; release sits beside it.
-    let target = std::path::Path::new(xdploader())
-        .parent()
-        .and_then(std::path::Path::parent)
-        .expect("the target directory");
-    let path = target.join("release").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: scripts/test.sh builds it (build_release in scripts/lib.sh)",
-        path.display()
-    );
-    path_str(&path).to_string()
-}
-
 /// Whether the executable at `path` names a dynamic loader (PT_INTERP): a statically
 /// linked one does not.
 fn asks_for_a_dynamic_loader(path: &str) -> bool {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use loader::export::error::ExportError;
-use loader::export::scrape::{PinChoice, Scraped, Scraper};
+use loader::export::scrape::{PinChoice, Scraper};
 use loader::export::serve::{listen, parse_listen, serve};
 use loader::stats::error::StatsError;
 use loader::stats::find::resolve_pin;
@@ -198,10 +198,11 @@ fn prometheus(args: &Args, listen_on: &str) -> Result<(), ExportError> {
         },
     };
     let mut scraper = Scraper::new(choice, args.percpu)?;
-    if let Scraped::Unavailable(reason) = scraper.scrape(Format::Text) {
-        eprintln!("statswatch: {reason}; /metrics answers 503 until that is put right");
+    // A first scrape, to say at once when the map cannot be read (its notice).
+    scraper.scrape(Format::Text);
+    if let Some(notice) = scraper.take_notice() {
+        eprintln!("statswatch: {notice}");
     }
-    let _ = scraper.take_notice();
     println!("Serving the counters of {what} at http://{bound}/metrics; press Ctrl-C to stop");
     serve(&signals, &listener, scraper, &|text| {
         eprintln!("statswatch: {text}")

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use elf::kconfig::{KconfigExtern, KconfigType};
 
+use crate::load::ksym::{kallsyms_addresses, KALLSYMS};
+
 /// Where libbpf looks for the kernel's configuration, in order (`%s`: the release).
 const BOOT_CONFIG: &str = "/boot/config-";
 const PROC_CONFIG: &str = "/proc/config.gz";
@@ -82,10 +84,11 @@ impl KernelFacts for RunningKernel {
         let Some(prefix) = syscall_prefix() else {
             return false;
         };
-        let wanted = format!(" __{prefix}_sys_bpf");
-        std::fs::read_to_string("/proc/kallsyms")
-            .map(|symbols| symbols.lines().any(|line| line.ends_with(&wanted)))
-            .unwrap_or(false)
+        let wanted = format!("__{prefix}_sys_bpf");
+        std::fs::read_to_string(KALLSYMS).is_ok_and(|symbols| {
+            kallsyms_addresses(&symbols, &[wanted.as_str()])
+                .is_ok_and(|found| found.contains_key(wanted.as_str()))
+        })
     }
 
     fn config(&self) -> Result<(String, PathBuf), String> {
@@ -388,5 +391,25 @@ mod tests {
         );
         assert_eq!(parse_version("6.1"), Some(kernel_version_code(6, 1, 0)));
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn the_syscall_wrapper_is_what_kallsyms_lists() {
+        // Read here without our parser: the wrapper's own line.
+        let Ok(symbols) = std::fs::read_to_string(KALLSYMS) else {
+            return; // no /proc here
+        };
+        let Some(prefix) = syscall_prefix() else {
+            return;
+        };
+        let wrapper = format!("__{prefix}_sys_bpf");
+        let listed = symbols
+            .lines()
+            .any(|line| line.split_whitespace().nth(2) == Some(wrapper.as_str()));
+        if cfg!(target_arch = "x86_64") {
+            // Every x86_64 kernel since 4.17 enters syscalls through the wrappers.
+            assert!(listed, "{wrapper} in {KALLSYMS}");
+        }
+        assert_eq!(RunningKernel.has_syscall_wrapper(), listed);
     }
 }

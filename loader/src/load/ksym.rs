@@ -160,7 +160,13 @@ fn resolve_in_btf(
     let (kind, local_id) = match ext.kind {
         KsymKind::Typed { type_id } => (NamedKind::Var, type_id),
         KsymKind::Func { proto_id } => (NamedKind::Func, proto_id),
-        KsymKind::Typeless => return Ok(KsymValue::Missing),
+        // Not in BTF: resolve_each looks typeless ones up in kallsyms.
+        KsymKind::Typeless => {
+            return Err(lookup_failed(
+                ext,
+                "a typeless extern has no BTF type to look up",
+            ))
+        }
     };
     let found = kernel
         .find_named(ext.kernel_name(), kind)
@@ -219,51 +225,76 @@ pub fn resolve_each(
         // collect_ksyms finds them in the BTF; without it there are none.
         return Vec::new();
     };
-    let mut values: Vec<Result<KsymValue, LoadError>> = object
-        .ksyms
-        .iter()
-        .map(|ext| resolve_in_btf(local, ext, kernel))
-        .collect();
-    let typeless: Vec<&KsymExtern> = object
+    let typeless: Vec<&str> = object
         .ksyms
         .iter()
         .filter(|ext| ext.kind == KsymKind::Typeless)
+        .map(|ext| ext.name.as_str())
         .collect();
-    if typeless.is_empty() {
-        return values;
-    }
-    let names: Vec<&str> = typeless.iter().map(|ext| ext.name.as_str()).collect();
-    let addresses = std::fs::read_to_string(kallsyms)
-        .map_err(|error| format!("cannot read {}: {error}", kallsyms.display()))
-        .map(|text| kallsyms_addresses(&text, &names));
-    for (ext, value) in object.ksyms.iter().zip(values.iter_mut()) {
-        if ext.kind != KsymKind::Typeless {
-            continue;
+    let addresses = (!typeless.is_empty()).then(|| match std::fs::read_to_string(kallsyms) {
+        Err(error) => Kallsyms::Unreadable(format!("cannot read {}: {error}", kallsyms.display())),
+        Ok(text) => match kallsyms_addresses(&text, &typeless) {
+            Ok(found) => Kallsyms::Found(found),
+            Err((name, first, second)) => Kallsyms::Ambiguous(name, first, second),
+        },
+    });
+    object
+        .ksyms
+        .iter()
+        .map(|ext| match (&ext.kind, &addresses) {
+            (KsymKind::Typeless, Some(addresses)) => in_kallsyms(ext, addresses, kallsyms),
+            _ => resolve_in_btf(local, ext, kernel),
+        })
+        .collect()
+}
+
+/// What /proc/kallsyms gave for an object's typeless externs.
+enum Kallsyms<'n> {
+    Found(HashMap<&'n str, u64>),
+    Unreadable(String),
+    /// A name listed at two addresses (libbpf refuses those).
+    Ambiguous(&'n str, u64, u64),
+}
+
+/// A typeless extern's address, from what /proc/kallsyms gave (or why not).
+fn in_kallsyms(
+    ext: &KsymExtern,
+    addresses: &Kallsyms<'_>,
+    kallsyms: &Path,
+) -> Result<KsymValue, LoadError> {
+    let found = match addresses {
+        Kallsyms::Unreadable(reason) => return Err(lookup_failed(ext, reason.clone())),
+        Kallsyms::Ambiguous(name, a, b) if *name == ext.name => {
+            return Err(unresolved(
+                ext,
+                format!(
+                    "is ambiguous: {} lists it at {a:#x} and at {b:#x}",
+                    kallsyms.display()
+                ),
+            ))
         }
-        *value = match &addresses {
-            Err(reason) => Err(lookup_failed(ext, reason.clone())),
-            Ok(Err((name, a, b))) if *name == ext.name => Err(unresolved(
+        Kallsyms::Ambiguous(..) => {
+            return Err(unresolved(
                 ext,
-                format!("is ambiguous: {} lists it at {a:#x} and at {b:#x}", kallsyms.display()),
-            )),
-            Ok(Err(_)) => Err(unresolved(
-                ext,
-                format!("is not looked up: another symbol is ambiguous in {}", kallsyms.display()),
-            )),
-            Ok(Ok(found)) => match found.get(ext.name.as_str()) {
-                Some(&address) => Ok(KsymValue::Address(address)),
-                None if ext.weak => Ok(KsymValue::Missing),
-                None => Err(unresolved(
-                    ext,
-                    format!(
-                        "is not in {}: this kernel does not have it (data symbols are listed only with CONFIG_KALLSYMS_ALL); declare it __weak to load without it",
-                        kallsyms.display()
-                    ),
-                )),
-            },
-        };
+                format!(
+                    "is not looked up: another symbol is ambiguous in {}",
+                    kallsyms.display()
+                ),
+            ))
+        }
+        Kallsyms::Found(found) => found,
+    };
+    match found.get(ext.name.as_str()) {
+        Some(&address) => Ok(KsymValue::Address(address)),
+        None if ext.weak => Ok(KsymValue::Missing),
+        None => Err(unresolved(
+            ext,
+            format!(
+                "is not in {}: this kernel does not have it (data symbols are listed only with CONFIG_KALLSYMS_ALL); declare it __weak to load without it",
+                kallsyms.display()
+            ),
+        )),
     }
-    values
 }
 
 /// Resolves every `__ksym` extern of `object` (the first that cannot be is the error),

@@ -19,21 +19,6 @@ impl Drop for ImageRoot {
     }
 }
 
-/// target/release/NAME (see kernel.rs's `release_binary`).
-fn release_binary(name: &str) -> PathBuf {
-    let target = Path::new(xdploader())
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
-    let path = target.join("release").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: scripts/test.sh builds it (build_release in scripts/lib.sh)",
-        path.display()
-    );
-    path
-}
-
 /// The builder stage's `mkdir -p /rootfs/...` directories and `cp SOURCES... /rootfs/xdp/`
 /// files, read from deploy/Dockerfile, made under a new directory.
 fn image_root() -> ImageRoot {
@@ -66,7 +51,7 @@ fn image_root() -> ImageRoot {
     let (destination, sources) = files.split_last().expect("cp SOURCES DEST");
     for source in sources {
         let local = match source.strip_prefix("target/release/") {
-            Some(name) => release_binary(name),
+            Some(name) => PathBuf::from(release_binary(name)),
             None => repo_root().join(source),
         };
         let name = Path::new(source).file_name().expect("a file name");
@@ -109,28 +94,13 @@ fn in_image(net: &TestNet, root: &ImageRoot, argv: &[String]) -> Output {
     run("nsenter", &args)
 }
 
-/// The argv of a DaemonSet's container with the TestNet's interface and pin directory,
-/// the image's paths kept (they are the chroot's).
-fn image_command(net: &TestNet, file: &str, list: &str, name: &str) -> Vec<String> {
-    let mut configmap = manifest("configmap.yaml");
-    configmap["data"]["interfaces"] = Value::from(net.xdp_if.as_str());
-    configmap["data"]["pin-path"] = Value::from(path_str(&net.pin_dir));
-    let daemonset = manifest(file);
-    let container = container(&daemonset, list, name);
-    let env = env_of(container, &configmap);
-    argv_of(container)
-        .iter()
-        .map(|arg| expand_kubernetes(arg, &env))
-        .collect()
-}
-
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn the_image_root_runs_the_daemonset_commands_without_a_shell() {
     let _one_at_a_time = kernel_lock();
     let net = TestNet::new();
     let root = image_root();
-    let load = image_command(&net, "daemonset.yaml", "initContainers", "load");
+    let load = pod_argv(&net, "daemonset.yaml", "initContainers", "load");
     let output = in_image(&net, &root, &load);
     assert!(output.status.success(), "load: {}", describe(&output));
     let (_, first) = net.attached().expect("attached");
@@ -155,7 +125,7 @@ fn the_image_root_runs_the_daemonset_commands_without_a_shell() {
     let output = in_image(&net, &root, &stats);
     assert!(output.status.success(), "statswatch: {}", describe(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("XDP_PASS"));
-    let detach = image_command(&net, "detach/daemonset.yaml", "initContainers", "detach");
+    let detach = pod_argv(&net, "detach/daemonset.yaml", "initContainers", "detach");
     let output = in_image(&net, &root, &detach);
     assert!(output.status.success(), "detach: {}", describe(&output));
     assert_eq!(net.attached(), None);

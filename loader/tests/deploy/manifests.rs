@@ -35,13 +35,7 @@ fn kind_of(path: &Path) -> String {
 fn kubernetes_validate(version: &str, files: &[&str]) -> (bool, String) {
     let mut args = vec!["--strict", "-k", version];
     args.extend_from_slice(files);
-    let output = run_path(&tool("kubernetes-validate"), &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    checked(&run_path(&tool("kubernetes-validate"), &args))
 }
 
 #[test]
@@ -92,13 +86,7 @@ fn validate_crd(files: &[&str]) -> (bool, String) {
     let schema = repo_root().join("loader/tests/deploy/servicemonitor-v1.schema.json");
     let mut args = vec![path_str(&script), path_str(&schema)];
     args.extend_from_slice(files);
-    let output = run_path(&tool("python"), &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    checked(&run_path(&tool("python"), &args))
 }
 
 #[test]

@@ -18,15 +18,9 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// it: $(VAR) expanded from the ConfigMap with the TestNet's interface and pin
 /// directory in place of the ConfigMap's, the image's paths mapped to this checkout's.
 fn pod_command(net: &TestNet, file: &str, list: &str, name: &str) -> Vec<String> {
-    let mut configmap = manifest("configmap.yaml");
-    configmap["data"]["interfaces"] = Value::from(net.xdp_if.as_str());
-    configmap["data"]["pin-path"] = Value::from(path_str(&net.pin_dir));
-    let daemonset = manifest(file);
-    let container = container(&daemonset, list, name);
-    let env = env_of(container, &configmap);
-    argv_of(container)
+    pod_argv(net, file, list, name)
         .iter()
-        .map(|arg| local_path(&expand_kubernetes(arg, &env)))
+        .map(|arg| local_path(arg))
         .collect()
 }
 

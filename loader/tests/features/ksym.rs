@@ -4,7 +4,7 @@
 //! programs, run, see the kernel's values.
 
 use super::kconfig::{u64_at, value_bytes};
-use super::program_types::pinned_programs;
+use super::program_types::load_as_bpftool_does;
 use super::*;
 
 /// Word `index` of the `.bss` array pinned at `pin`, as bpftool reads it.
@@ -23,30 +23,6 @@ fn kallsyms_address(name: &str) -> Option<u64> {
             let _kind = fields.next()?;
             (fields.next()? == name).then(|| u64::from_str_radix(address, 16).ok())?
         })
-}
-
-/// Loads `fixture_name` with both loaders; the same programs with the same tags.
-fn load_as_bpftool_does(fixture_name: &str) -> PinDir {
-    let ours = PinDir::new(&format!("{fixture_name}-ours"));
-    load_only_ok(fixture_name, &ours);
-    let theirs = PinDir::new(&format!("{fixture_name}-bpftool"));
-    run_ok(
-        "bpftool",
-        &[
-            "prog",
-            "loadall",
-            path_str(&fixture(fixture_name)),
-            theirs.as_str(),
-        ],
-    );
-    let loaded = pinned_programs(&ours.path);
-    assert!(!loaded.is_empty(), "{fixture_name}: a program was pinned");
-    assert_eq!(
-        loaded,
-        pinned_programs(&theirs.path),
-        "{fixture_name}: as bpftool"
-    );
-    ours
 }
 
 #[test]

@@ -27,6 +27,30 @@ pub(super) fn pinned_programs(dir: &Path) -> BTreeSet<(String, String, String)> 
         .collect()
 }
 
+/// Loads `fixture_name` with both loaders; the same programs with the same tags.
+pub(super) fn load_as_bpftool_does(fixture_name: &str) -> PinDir {
+    let ours = PinDir::new(&format!("{fixture_name}-ours"));
+    load_only_ok(fixture_name, &ours);
+    let theirs = PinDir::new(&format!("{fixture_name}-bpftool"));
+    run_ok(
+        "bpftool",
+        &[
+            "prog",
+            "loadall",
+            path_str(&fixture(fixture_name)),
+            theirs.as_str(),
+        ],
+    );
+    let loaded = pinned_programs(&ours.path);
+    assert!(!loaded.is_empty(), "{fixture_name}: a program was pinned");
+    assert_eq!(
+        loaded,
+        pinned_programs(&theirs.path),
+        "{fixture_name}: as bpftool"
+    );
+    ours
+}
+
 #[test]
 #[ignore = "needs root: run scripts/test.sh"]
 fn other_program_types_load_as_bpftool_loads_them() {
@@ -68,35 +92,14 @@ fn other_program_types_load_as_bpftool_loads_them() {
             ][..],
         ),
     ] {
-        let ours = PinDir::new(&format!("{fixture_name}-ours"));
-        let theirs = PinDir::new(&format!("{fixture_name}-bpftool"));
-        let output = load_only(fixture_name, &ours);
-        assert!(
-            output.status.success(),
-            "{fixture_name}: {}",
-            describe(&output)
-        );
-        run_ok(
-            "bpftool",
-            &[
-                "prog",
-                "loadall",
-                path_str(&fixture(fixture_name)),
-                theirs.as_str(),
-            ],
-        );
+        // The same tags: the kernel got the same instructions from both loaders.
+        let ours = load_as_bpftool_does(fixture_name);
         let loaded = pinned_programs(&ours.path);
         let names_and_types: Vec<(&str, &str)> = loaded
             .iter()
             .map(|(name, kind, _)| (name.as_str(), kind.as_str()))
             .collect();
         assert_eq!(names_and_types, expected, "{fixture_name}: names and types");
-        // The same tags: the kernel got the same instructions from both loaders.
-        assert_eq!(
-            loaded,
-            pinned_programs(&theirs.path),
-            "{fixture_name}: as bpftool"
-        );
     }
 }
 

@@ -94,6 +94,23 @@ pub fn statswatch() -> &'static str {
     env!("CARGO_BIN_EXE_statswatch")
 }
 
+/// target/release/NAME: the binaries scripts/demo.sh runs and the image holds, which
+/// scripts/test.sh builds statically before the tests (build_release in scripts/lib.sh).
+pub fn release_binary(name: &str) -> String {
+    // CARGO_BIN_EXE_xdploader is target/<profile>/xdploader; release sits beside it.
+    let target = Path::new(xdploader())
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let path = target.join("release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test.sh builds it (build_release in scripts/lib.sh)",
+        path.display()
+    );
+    path_str(&path).to_string()
+}
+
 /// Runs a command and returns its output; panics only if it cannot be started.
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
